@@ -1,0 +1,94 @@
+/// Picks the next token from a row of logits, the way transformers' `generate` does:
+/// repetition penalty first, then temperature, top-k, top-p and min-p, then a draw from the
+/// remaining distribution (or argmax when the temperature is 0).
+public struct Sampler: Sendable {
+    public let parameters: GenerationParameters
+    public private(set) var random: Xoshiro256
+
+    public init(parameters: GenerationParameters) {
+        self.parameters = parameters
+        random = Xoshiro256(seed: parameters.seed)
+    }
+
+    /// Chooses a token. `logits` is modified in place (penalties and temperature applied).
+    /// - Parameters:
+    ///   - context: every token so far (prompt and generated), for the repetition penalty.
+    ///   - generatedCounts: how often each generated token occurred, for presence/frequency penalties.
+    public mutating func sample(
+        logits: UnsafeMutableBufferPointer<Float>, context: some Collection<Int>, generatedCounts: [Int: Int] = [:]
+    ) -> Int {
+        let p = parameters
+        if p.repetitionPenalty != 1 {
+            for id in Set(context) where id >= 0 && id < logits.count {
+                let x = logits[id]
+                logits[id] = x < 0 ? x * p.repetitionPenalty : x / p.repetitionPenalty
+            }
+        }
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for (id, n) in generatedCounts where id >= 0 && id < logits.count {
+                logits[id] -= p.presencePenalty + p.frequencyPenalty * Float(n)
+            }
+        }
+        if p.temperature == 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
+        for i in logits.indices { logits[i] /= p.temperature }
+        let candidates = Self.candidates(UnsafeBufferPointer(logits), topK: p.topK)
+        // Probabilities of the candidates, descending; the rest are below float32 resolution.
+        let top = logits[candidates[0]]
+        var probabilities = candidates.map { expf(logits[$0] - top) }
+        var kept = candidates.count
+        if p.topP < 1 {
+            let total = probabilities.reduce(0, +)
+            var cumulative: Float = 0
+            for (i, q) in probabilities.enumerated() {
+                cumulative += q / total
+                if cumulative >= p.topP {
+                    kept = i + 1
+                    break
+                }
+            }
+        }
+        if p.minP > 0 {
+            // probabilities[0] is the top token's (unnormalized 1): keep those ≥ minP × it.
+            kept = min(kept, max(1, probabilities.prefix(kept).firstIndex { $0 < p.minP } ?? kept))
+        }
+        probabilities.removeLast(probabilities.count - kept)
+        let total = probabilities.reduce(0, +)
+        let u = random.nextUnitFloat() * total
+        var cumulative: Float = 0
+        for (i, q) in probabilities.enumerated() {
+            cumulative += q
+            if u < cumulative { return candidates[i] }
+        }
+        return candidates[kept - 1]
+    }
+
+    /// The index of the largest logit; the first one on ties, as `torch.argmax`.
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        var value = -Float.infinity
+        for i in logits.indices where logits[i] > value {
+            value = logits[i]
+            best = i
+        }
+        return best
+    }
+
+    /// Token ids sorted by logit, descending: the top `topK` when set, else every token whose
+    /// probability relative to the best exceeds e⁻⁴⁰ (smaller ones vanish in a float32 sum).
+    static func candidates(_ logits: UnsafeBufferPointer<Float>, topK: Int) -> [Int] {
+        var best = -Float.infinity
+        for x in logits where x > best { best = x }
+        let floor = best - 40
+        var ids = logits.indices.filter { logits[$0] >= floor && logits[$0] > -Float.infinity }
+        if ids.isEmpty { ids = [argmax(logits)] }
+        ids.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        if topK > 0, ids.count > topK { ids.removeLast(ids.count - topK) }
+        return ids
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Generation
+import Kernels
+import Models
+
+/// `--model` and `--threads`, shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
+    var model: String
+
+    @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    /// Loads the model, or throws an error naming what is wrong with it.
+    func load() throws -> LoadedModel {
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be positive") }
+            ThreadPool.shared.threadCount = threads
+        }
+        return try ModelLoader.load(path: model)
+    }
+}
+
+/// Sampling flags shared by `generate` and `chat`.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .long, help: "Most new tokens to generate.")
+    var maxTokens: Int = 256
+
+    @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0.7
+
+    @Option(name: .long, help: "Nucleus sampling: keep tokens up to this cumulative probability.")
+    var topP: Float = 1
+
+    @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
+    var topK: Int = 0
+
+    @Option(name: .long, help: "Drop tokens below this fraction of the top token's probability.")
+    var minP: Float = 0
+
+    @Option(name: .long, help: "Penalty for tokens already in the context (transformers' definition; 1 = off).")
+    var repetitionPenalty: Float = 1
+
+    @Option(name: .long, help: "Random seed; the same seed gives the same text.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "A string that ends generation (repeatable).")
+    var stop: [String] = []
+
+    var parameters: GenerationParameters {
+        GenerationParameters(
+            maxTokens: maxTokens, temperature: temperature, topK: topK, topP: topP, minP: minP,
+            repetitionPenalty: repetitionPenalty, seed: seed, stop: stop)
+    }
+
+    func validate() throws {
+        do { try parameters.validate() } catch { throw ValidationError(error.description) }
+    }
+}
+
+/// Writes to standard error: logs and progress never mix with the text on standard output.
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+
+/// `lora tokenize`: prints the ids of a text as a JSON array (no special tokens added).
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the token ids of a text as a JSON array (no special tokens added).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "The text to tokenize.")
+    var text: String?
+
+    @Option(name: .long, help: "A file whose whole contents (UTF-8) are tokenized.")
+    var file: String?
+
+    func validate() throws {
+        guard (text == nil) != (file == nil) else { throw ValidationError("give exactly one of --text or --file") }
+    }
+
+    func run() throws {
+        let input: String
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIError("\(file): cannot read file")
+            }
+            guard let string = String(data: data, encoding: .utf8) else { throw CLIError("\(file): not valid UTF-8") }
+            input = string
+        } else {
+            input = text ?? ""
+        }
+        let tokenizer = try ModelLoader.loadTokenizer(path: modelOptions.model)
+        let ids = tokenizer.encode(input, addSpecialTokens: false)
+        print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+    }
+}
+
+/// A one-line error for the user.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The command-line contract that outside checks call exactly.
+@Suite(.serialized) struct CLIContractTests {
+    struct TokenizerCase: Decodable {
+        var text: String
+        var ids: [Int]
+    }
+
+    @Test func tokenizePrintsTheReferenceIDs() throws {
+        let cases = try JSONDecoder().decode([TokenizerCase].self, from: Fixtures.data("smollm2/tokenizer-smollm2.json"))
+        var models = [Fixtures.url("tiny-llama").path]
+        if let gguf = try Fixtures.smolLM2GGUF() { models.append(gguf.path) }
+        for model in models {
+            for c in cases.prefix(4) {
+                let out = try Lora.run(["tokenize", "--model", model, "--text", c.text])
+                #expect(out.status == 0, "\(out.stderr)")
+                let ids = try JSONDecoder().decode([Int].self, from: Data(out.stdout.utf8))
+                #expect(ids == c.ids, "\(model): \(c.text)")
+            }
+        }
+    }
+
+    @Test func generateJSONIsGreedyTransformers() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        struct Prompt: Decodable {
+            var messages: [[String: String]]
+            var input_ids: [Int]
+            var greedy_ids: [Int]
+            var greedy_text: String
+        }
+        let prompt = try JSONDecoder().decode([Prompt].self, from: Fixtures.data("smollm2/prompts.json"))[0]
+        let out = try Lora.run([
+            "generate", "--model", gguf.path, "--chat", "--prompt", prompt.messages[0]["content"] ?? "",
+            "--temperature", "0", "--max-tokens", "\(prompt.greedy_ids.count)", "--json",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        struct Output: Decodable {
+            var prompt_ids: [Int]
+            var ids: [Int]
+            var text: String
+        }
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.stdout.utf8))
+        #expect(result.prompt_ids == prompt.input_ids)
+        #expect(result.ids == prompt.greedy_ids)
+        #expect(result.text == prompt.greedy_text)
+    }
+
+    @Test func generateStreamsTextToStdoutAndLogsToStderr() throws {
+        let out = try Lora.run([
+            "generate", "--model", Fixtures.url("tiny-llama").path, "--prompt", "Hello", "--max-tokens", "5",
+            "--temperature", "0.8", "--seed", "3",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stderr.contains("generated"))
+        let again = try Lora.run([
+            "generate", "--model", Fixtures.url("tiny-llama").path, "--prompt", "Hello", "--max-tokens", "5",
+            "--temperature", "0.8", "--seed", "3",
+        ])
+        #expect(again.stdout == out.stdout, "the same seed gives the same text")
+    }
+
+    @Test func badInputIsOneClearLine() throws {
+        let missing = try Lora.run(["generate", "--model", "/nonexistent.gguf", "--prompt", "x"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.hasPrefix("error: /nonexistent.gguf"))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+
+        let notGGUF = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-not-a-model-\(getpid()).gguf")
+        try Data("this is not a model".utf8).write(to: notGGUF)
+        defer { try? FileManager.default.removeItem(at: notGGUF) }
+        let corrupt = try Lora.run(["inspect", "--model", notGGUF.path])
+        #expect(corrupt.status != 0)
+        #expect(corrupt.stderr.hasPrefix("error:"))
+    }
+
+    @Test func inspectSummarizesTheModel() throws {
+        let model = try Fixtures.smolLM2GGUF()?.path ?? Fixtures.url("tiny-qwen2").path
+        let out = try Lora.run(["inspect", "--model", model])
+        #expect(out.status == 0, "\(out.stderr)")
+        for field in ["architecture:", "layers:", "formats:", "tokenizer:", "chat template:"] {
+            #expect(out.stdout.contains(field))
+        }
+    }
+
+    @Test func chatKeepsTheConversation() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let out = try Lora.run(
+            ["chat", "--model", gguf.path, "--temperature", "0", "--max-tokens", "8"],
+            input: "Hi, my name is Ada.\nWhat is 2+2?\n/quit\n")
+        #expect(out.status == 0, "\(out.stderr)")
+        // Two prompts answered: two "> " prompts each followed by a reply line, then the last prompt.
+        #expect(out.stdout.components(separatedBy: "> ").count == 4)
+    }
+}
