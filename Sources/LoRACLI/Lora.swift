@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import Generation
+import ModelFiles
+import Models
+import Tokenizers
 
 @main
 struct Lora: ParsableCommand {
@@ -14,13 +18,13 @@ struct Lora: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as CustomStringConvertible where !(error is ExitCode) && !(error is CleanExit)
-            && !(error is ValidationError)
-        {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            Foundation.exit(1)
         } catch {
-            exit(withError: error)
+            // Errors from our modules are one readable line; argument errors keep ArgumentParser's usage text.
+            guard error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
+                || error is GenerationError || error is CLIError
+            else { exit(withError: error) }
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(1)
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 
 /// `lora tokenize`: prints the ids of a text as a JSON array (no special tokens added).
 struct Tokenize: ParsableCommand {

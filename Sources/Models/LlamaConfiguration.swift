@@ -125,7 +125,8 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 4096
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
-        attentionBias = modelType == "qwen2" || (try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false)
+        let bias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
+        attentionBias = modelType == "qwen2" || bias
         if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
             throw DecodingError.dataCorruptedError(
                 forKey: .hiddenAct, in: c, debugDescription: "unsupported hidden_act '\(act)' (only silu)")

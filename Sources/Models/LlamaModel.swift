@@ -116,7 +116,7 @@ public final class LlamaModel: @unchecked Sendable {
             Ops.siluMul(gate: gate.pointer, up: up.pointer, count: R * c.intermediateSize, into: gate.pointer)
             Ops.linear(gate.pointer, rows: R, weight: layer.downProj, accumulateInto: x.pointer)
         }
-        for (b, s) in batch.enumerated() { cache.advance(slot: s.slot, by: s.tokens.count) }
+        for s in batch { cache.advance(slot: s.slot, by: s.tokens.count) }
 
         // Only the requested rows go through the final norm and the (large) output head.
         let selected: [Int] =

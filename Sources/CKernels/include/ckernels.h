@@ -1,1 +1,55 @@
+// SwiftLoRA's C micro-kernels. Vector code is enabled per function with target attributes and
+// chosen at run time from CPUID, so a plain `swift build` (C at -O2, no -march) runs at full
+// speed on AVX-512 machines and still runs anywhere else.
 #pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Micro-kernel paths.
+enum { CK_PATH_SCALAR = 0, CK_PATH_AVX2 = 1, CK_PATH_AVX512 = 2 };
+
+/// The best path this CPU supports.
+int ck_best_path(void);
+
+/// Register tile of the packed GEMM: MR rows × NR columns.
+enum { CK_MR = 12, CK_NR = 32 };
+
+/// C[MR×NR tile] (+)= Apanel · Bpanel over kc steps.
+/// a: packed A, kc × MR (for each k, MR values); b: packed B, kc × NR (for each k, NR values).
+/// Only the first `rows` × `cols` of the tile are written to c (row stride ldc).
+/// accumulate = 0 overwrites c, 1 adds to it.
+void ck_gemm_tile(int path, int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int rows, int cols,
+                  int accumulate);
+
+/// Dot product of n floats.
+float ck_dot(int path, const float *a, const float *b, ptrdiff_t n);
+
+/// Dequantizes n elements (a multiple of the block size) of a row in each GGML block format.
+void ck_dequant_f16(const uint16_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_bf16(const uint16_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q8_0(const uint8_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q4_0(const uint8_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q4_1(const uint8_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q4_k(const uint8_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q5_k(const uint8_t *src, float *dst, ptrdiff_t n);
+void ck_dequant_q6_k(const uint8_t *src, float *dst, ptrdiff_t n);
+
+/// IEEE half → float, exact.
+float ck_half_to_float(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// y += alpha · x over n floats.
+void ck_axpy(int path, ptrdiff_t n, float alpha, const float *x, float *y);
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,184 @@
+// GEMM micro-kernels over packed panels (see ckernels.h for the layout).
+#include "ckernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+int ck_best_path(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return CK_PATH_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CK_PATH_AVX2;
+#endif
+    return CK_PATH_SCALAR;
+}
+
+static void store_tile(const float *t, float *c, ptrdiff_t ldc, int rows, int cols, int accumulate) {
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * CK_NR;
+        if (accumulate) {
+            for (int j = 0; j < cols; j++) ci[j] += ti[j];
+        } else {
+            for (int j = 0; j < cols; j++) ci[j] = ti[j];
+        }
+    }
+}
+
+static void tile_scalar(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int rows, int cols,
+                        int accumulate) {
+    float t[CK_MR * CK_NR];
+    memset(t, 0, sizeof t);
+    for (int k = 0; k < kc; k++) {
+        const float *ak = a + k * CK_MR;
+        const float *bk = b + k * CK_NR;
+        for (int i = 0; i < CK_MR; i++) {
+            float ai = ak[i];
+            for (int j = 0; j < CK_NR; j++) t[i * CK_NR + j] += ai * bk[j];
+        }
+    }
+    store_tile(t, c, ldc, rows, cols, accumulate);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const float *a, const float *b, float *c,
+                                                            ptrdiff_t ldc, int rows, int cols, int accumulate) {
+    // 16 ymm registers: the 12×32 tile is done as four 3×32 strips (12 accumulators + 4 B loads).
+    float t[CK_MR * CK_NR] __attribute__((aligned(32)));
+    for (int strip = 0; strip < CK_MR; strip += 3) {
+        __m256 acc[3][4];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int k = 0; k < kc; k++) {
+            const float *bk = b + k * CK_NR;
+            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+            __m256 b2 = _mm256_loadu_ps(bk + 16), b3 = _mm256_loadu_ps(bk + 24);
+            const float *ak = a + k * CK_MR + strip;
+            for (int i = 0; i < 3; i++) {
+                __m256 ai = _mm256_broadcast_ss(ak + i);
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+                acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
+                acc[i][3] = _mm256_fmadd_ps(ai, b3, acc[i][3]);
+            }
+        }
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++) _mm256_store_ps(t + (strip + i) * CK_NR + 8 * j, acc[i][j]);
+    }
+    store_tile(t, c, ldc, rows, cols, accumulate);
+}
+
+__attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const float *a, const float *b, float *c,
+                                                                 ptrdiff_t ldc, int rows, int cols, int accumulate) {
+    // 12 rows × 2 zmm = 24 accumulators, 2 B loads, 1 broadcast: 27 of 32 registers.
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 ai;
+#define CK_ROW(r, x0, x1)                                                                                              \
+    ai = _mm512_set1_ps(a[r]);                                                                                         \
+    x0 = _mm512_fmadd_ps(ai, b0, x0);                                                                                  \
+    x1 = _mm512_fmadd_ps(ai, b1, x1);
+        CK_ROW(0, c00, c01) CK_ROW(1, c10, c11) CK_ROW(2, c20, c21) CK_ROW(3, c30, c31)
+        CK_ROW(4, c40, c41) CK_ROW(5, c50, c51) CK_ROW(6, c60, c61) CK_ROW(7, c70, c71)
+        CK_ROW(8, c80, c81) CK_ROW(9, c90, c91) CK_ROW(10, ca0, ca1) CK_ROW(11, cb0, cb1)
+#undef CK_ROW
+        a += CK_MR;
+        b += CK_NR;
+    }
+    __m512 acc[CK_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                            {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    if (rows == CK_MR && cols == CK_NR) {
+        for (int i = 0; i < CK_MR; i++) {
+            float *ci = c + i * ldc;
+            if (accumulate) {
+                _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), acc[i][0]));
+                _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), acc[i][1]));
+            } else {
+                _mm512_storeu_ps(ci, acc[i][0]);
+                _mm512_storeu_ps(ci + 16, acc[i][1]);
+            }
+        }
+        return;
+    }
+    float t[CK_MR * CK_NR] __attribute__((aligned(64)));
+    for (int i = 0; i < CK_MR; i++) {
+        _mm512_store_ps(t + i * CK_NR, acc[i][0]);
+        _mm512_store_ps(t + i * CK_NR + 16, acc[i][1]);
+    }
+    store_tile(t, c, ldc, rows, cols, accumulate);
+}
+
+__attribute__((target("avx512f,fma"))) static float dot_avx512(const float *a, const float *b, ptrdiff_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, ptrdiff_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(s0, s1));
+    float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+#endif
+
+void ck_gemm_tile(int path, int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int rows, int cols,
+                  int accumulate) {
+#if defined(__x86_64__)
+    if (path == CK_PATH_AVX512) { tile_avx512(kc, a, b, c, ldc, rows, cols, accumulate); return; }
+    if (path == CK_PATH_AVX2) { tile_avx2(kc, a, b, c, ldc, rows, cols, accumulate); return; }
+#endif
+    tile_scalar(kc, a, b, c, ldc, rows, cols, accumulate);
+}
+
+float ck_dot(int path, const float *a, const float *b, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (path == CK_PATH_AVX512) return dot_avx512(a, b, n);
+    if (path == CK_PATH_AVX2) return dot_avx2(a, b, n);
+#endif
+    float s = 0;
+    for (ptrdiff_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma"))) static void axpy_avx512(ptrdiff_t n, float alpha, const float *x, float *y) {
+    __m512 a = _mm512_set1_ps(alpha);
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(a, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+__attribute__((target("avx2,fma"))) static void axpy_avx2(ptrdiff_t n, float alpha, const float *x, float *y) {
+    __m256 a = _mm256_set1_ps(alpha);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+#endif
+
+void ck_axpy(int path, ptrdiff_t n, float alpha, const float *x, float *y) {
+#if defined(__x86_64__)
+    if (path == CK_PATH_AVX512) { axpy_avx512(n, alpha, x, y); return; }
+    if (path == CK_PATH_AVX2) { axpy_avx2(n, alpha, x, y); return; }
+#endif
+    for (ptrdiff_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}

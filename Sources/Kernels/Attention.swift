@@ -1,0 +1,100 @@
+import CKernels
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Scaled dot-product attention with a causal mask and grouped-query heads (Ainslie et al. 2023).
+public enum Attention {
+    /// Attention of `queries` new positions over `keyCount` cached ones.
+    ///
+    /// - `q`: `(queries, heads, headDim)`; `keys`, `values`: `(keyCount, kvHeads, headDim)`;
+    ///   `out`: `(queries, heads, headDim)`.
+    /// - Query `t` sits at position `queryOffset + t` and sees keys `0 ... queryOffset + t`
+    ///   (causal), except keys whose `keyMask` entry is 0 (padding). A query that sees no key
+    ///   outputs zeros.
+    /// - Head `h` reads key/value head `h / (heads / kvHeads)`. Scores are scaled by `1/√headDim`
+    ///   and soft-maxed in float32.
+    /// - `parallel(heads, body)` runs `body` for each head; pass the thread pool's `parallelFor`.
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, queries: Int, keys: UnsafePointer<Float>,
+        values: UnsafePointer<Float>, keyCount: Int, queryOffset: Int, heads: Int, kvHeads: Int, headDim: Int,
+        keyMask: UnsafePointer<UInt8>? = nil,
+        parallel: (Int, (Int) -> Void) -> Void = { n, body in for i in 0..<n { body(i) } }
+    ) {
+        let group = heads / kvHeads
+        let qStride = heads * headDim
+        let kvStride = kvHeads * headDim
+        let scale = 1 / Float(headDim).squareRoot()
+        let path = Gemm.activePath.rawValue
+        parallel(heads) { h in
+            let kvh = h / group
+            let kBase = keys + kvh * headDim
+            let vBase = values + kvh * headDim
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * keyCount)
+            defer { scores.deallocate() }
+            // scores(queries, keyCount) = q_h · k_hᵀ
+            if queries == 1 {
+                for j in 0..<keyCount { scores[j] = ck_dot(path, q + h * headDim, kBase + j * kvStride, headDim) }
+            } else {
+                Gemm.sgemm(
+                    transA: false, transB: true, m: queries, n: keyCount, k: headDim, alpha: 1, a: q + h * headDim,
+                    lda: qStride, b: kBase, ldb: kvStride, beta: 0, c: scores, ldc: keyCount)
+            }
+            for t in 0..<queries {
+                let row = scores + t * keyCount
+                let visible = min(keyCount, queryOffset + t + 1)
+                for j in 0..<keyCount {
+                    let masked = j >= visible || (keyMask.map { $0[j] == 0 } ?? false)
+                    row[j] = masked ? -Float.infinity : row[j] * scale
+                }
+            }
+            Activations.softmax(scores, rows: queries, cols: keyCount)
+            // out_h(queries, headDim) = P · v_h
+            for t in 0..<queries {
+                let o = out + t * qStride + h * headDim
+                o.update(repeating: 0, count: headDim)
+                let row = scores + t * keyCount
+                for j in 0..<keyCount where row[j] != 0 {
+                    ck_axpy(path, headDim, row[j], vBase + j * kvStride, o)
+                }
+            }
+        }
+    }
+
+    /// The definition, one query and head at a time in Double, for tests.
+    public static func forwardNaive(
+        q: [Float], queries: Int, keys: [Float], values: [Float], keyCount: Int, queryOffset: Int, heads: Int,
+        kvHeads: Int, headDim: Int, keyMask: [UInt8]? = nil
+    ) -> [Float] {
+        var out = [Float](repeating: 0, count: queries * heads * headDim)
+        for t in 0..<queries {
+            for h in 0..<heads {
+                let kvh = h / (heads / kvHeads)
+                var weights: [Double] = []
+                var seen: [Int] = []
+                for j in 0..<keyCount where j <= queryOffset + t && (keyMask?[j] ?? 1) != 0 {
+                    var s = 0.0
+                    for d in 0..<headDim {
+                        s += Double(q[(t * heads + h) * headDim + d]) * Double(keys[(j * kvHeads + kvh) * headDim + d])
+                    }
+                    weights.append(s / Double(headDim).squareRoot())
+                    seen.append(j)
+                }
+                guard let top = weights.max() else { continue }
+                let e = weights.map { Foundation_exp($0 - top) }
+                let total = e.reduce(0, +)
+                for (w, j) in zip(e, seen) {
+                    for d in 0..<headDim {
+                        out[(t * heads + h) * headDim + d] += Float(w / total * Double(values[(j * kvHeads + kvh) * headDim + d]))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+@inline(__always) private func Foundation_exp(_ x: Double) -> Double { exp(x) }

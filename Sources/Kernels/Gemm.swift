@@ -1,0 +1,317 @@
+import CKernels
+import Foundation
+
+/// A micro-kernel implementation; the fastest the CPU supports is used unless one is forced.
+public enum KernelPath: Int32, Sendable, CaseIterable {
+    case scalar = 0
+    case avx2 = 1
+    case avx512 = 2
+
+    /// The best path this CPU supports.
+    public static let best = KernelPath(rawValue: ck_best_path()) ?? .scalar
+}
+
+/// Matrix multiplication for every form training needs, with the weight operand in any
+/// ``WeightFormat``.
+///
+/// BLIS-style: the B operand is packed into `KC × NR` column panels (quantized rows are
+/// dequantized while packing, so no dequantized copy of a weight is ever kept), A into
+/// `MR × KC` row panels, and a C micro-kernel multiplies one `MR × NR` register tile at a time.
+/// Threads split the N dimension. Row-major throughout.
+public enum Gemm {
+    static let mr = Int(CK_MR)
+    static let nr = Int(CK_NR)
+    /// K block: a multiple of 256 so K-quant blocks are never split.
+    static let kc = 256
+    static let mc = 120
+    /// N block: a multiple of NR and of 256 (column ranges of quantized rows stay whole blocks).
+    static let nc = 512
+
+    nonisolated(unsafe) private static var forced: KernelPath? = ProcessInfo.processInfo
+        .environment["SWIFTLORA_KERNEL"].flatMap { name in KernelPath.allCases.first { "\($0)" == name } }
+
+    /// Forces a micro-kernel (tests use it to cover the fallbacks); `nil` picks the best.
+    /// Also set by the environment variable `SWIFTLORA_KERNEL=scalar|avx2|avx512`.
+    public static var forcedPath: KernelPath? {
+        get { forced }
+        set { forced = newValue }
+    }
+
+    /// The micro-kernel in use: the forced one if the CPU supports it, else the best.
+    public static var activePath: KernelPath {
+        guard let forced, forced.rawValue <= KernelPath.best.rawValue else { return KernelPath.best }
+        return forced
+    }
+
+    /// `out(m, N) (+)= x(m, K) · Wᵀ` with `W = weight (N, K)` in any format: a linear layer's forward.
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) {
+        let n = weight.rows
+        let k = weight.columns
+        if m <= 4 {
+            linearSmall(x, rows: m, weight: weight, into: out, accumulate: accumulate)
+            return
+        }
+        if weight.format == .f32 {
+            let w = weight.data.assumingMemoryBound(to: Float.self)
+            run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n) { i0, k0, rows, depth, dst in
+                packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+            } packB: { j0, k0, cols, depth, dst in
+                packB(w, rowStride: 1, colStride: k, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            }
+            return
+        }
+        run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n) { i0, k0, rows, depth, dst in
+            packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+        } packB: { j0, k0, cols, depth, dst in
+            packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+        }
+    }
+
+    /// `dx(m, K) (+)= dy(m, N) · W` with `W = weight (N, K)` in any format: the data gradient
+    /// through a frozen linear layer.
+    public static func linearBackwardData(
+        _ dy: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into dx: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) {
+        let n = weight.rows
+        let k = weight.columns
+        // Here the reduction runs over W's rows (N) and the output columns over W's columns (K).
+        if weight.format == .f32 {
+            let w = weight.data.assumingMemoryBound(to: Float.self)
+            run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k) { i0, k0, rows, depth, dst in
+                packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+            } packB: { j0, k0, cols, depth, dst in
+                packB(w, rowStride: k, colStride: 1, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            }
+            return
+        }
+        run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k) { i0, k0, rows, depth, dst in
+            packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+        } packB: { j0, k0, cols, depth, dst in
+            packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+        }
+    }
+
+    /// BLAS `sgemm`, row-major: `C(m, n) = alpha · op(A) · op(B) + beta · C`, where
+    /// `op(A)` is `(m, k)` (A stored `(k, m)` when `transA`) and `op(B)` is `(k, n)` (B stored `(n, k)` when `transB`).
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if beta != 0 && beta != 1 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+        }
+        if k == 0 || alpha == 0 {
+            if beta == 0 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
+            return
+        }
+        let (aRow, aCol) = transA ? (1, lda) : (lda, 1)
+        let (bRow, bCol) = transB ? (1, ldb) : (ldb, 1)
+        run(m: m, n: n, k: k, alpha: alpha, accumulate: beta != 0, c: c, ldc: ldc) { i0, k0, rows, depth, dst in
+            packA(a, rowStride: aRow, colStride: aCol, i0: i0, k0: k0, rows: rows, depth: depth, alpha: alpha, into: dst)
+        } packB: { j0, k0, cols, depth, dst in
+            packB(b, rowStride: bRow, colStride: bCol, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+        }
+    }
+
+    /// Fills an A panel block: `rows` rows from `i0`, `depth` columns from `k0`, as consecutive
+    /// `MR`-row panels of layout `[depth][MR]` (rows past `rows` are zero).
+    typealias PackA = (_ i0: Int, _ k0: Int, _ rows: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) -> Void
+    /// Fills a B panel block: `cols` columns from `j0`, `depth` rows from `k0`, as consecutive
+    /// `NR`-column panels of layout `[depth][NR]` (columns past `cols` are zero).
+    typealias PackB = (_ j0: Int, _ k0: Int, _ cols: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) -> Void
+
+    /// The blocked loop nest. Each thread takes a range of N (whole NR panels) and packs its own
+    /// B blocks and the A blocks it needs.
+    static func run(
+        m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
+        packA: PackA, packB: PackB
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let path = activePath.rawValue
+        let panels = (n + nr - 1) / nr
+        let flops = 2 * m * n * k
+        let pool = ThreadPool.shared
+        let threads = flops < 2_000_000 ? 1 : min(pool.threadCount, panels)
+        func body(_ t: Int) {
+            let firstPanel = t * panels / threads
+            let lastPanel = (t + 1) * panels / threads
+            let jStart = firstPanel * nr
+            let jEnd = min(lastPanel * nr, n)
+            guard jEnd > jStart else { return }
+            let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kc)
+            let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kc)
+            defer {
+                aBuffer.deallocate()
+                bBuffer.deallocate()
+            }
+            var j0 = jStart
+            while j0 < jEnd {
+                let cols = min(nc, jEnd - j0)
+                var k0 = 0
+                while k0 < k {
+                    let depth = min(kc, k - k0)
+                    packB(j0, k0, cols, depth, bBuffer)
+                    let add: Int32 = (accumulate || k0 > 0) ? 1 : 0
+                    var i0 = 0
+                    while i0 < m {
+                        let rows = min(mc, m - i0)
+                        packA(i0, k0, rows, depth, aBuffer)
+                        var q = 0
+                        while q * nr < cols {
+                            let tileCols = min(nr, cols - q * nr)
+                            let bPanel = bBuffer + q * depth * nr
+                            var p = 0
+                            while p * mr < rows {
+                                let tileRows = min(mr, rows - p * mr)
+                                ck_gemm_tile(
+                                    path, Int32(depth), aBuffer + p * depth * mr, bPanel,
+                                    c + (i0 + p * mr) * ldc + j0 + q * nr, ldc, Int32(tileRows), Int32(tileCols), add)
+                                p += 1
+                            }
+                            q += 1
+                        }
+                        i0 += rows
+                    }
+                    k0 += depth
+                }
+                j0 += cols
+            }
+        }
+        if threads == 1 { body(0) } else { pool.parallelFor(threads, body) }
+    }
+
+    /// Packs A from strided storage: element `(i, k)` at `a[i·rowStride + k·colStride]`, times alpha.
+    static func packA(
+        _ a: UnsafePointer<Float>, rowStride: Int, colStride: Int, i0: Int, k0: Int, rows: Int, depth: Int,
+        alpha: Float, into dst: UnsafeMutablePointer<Float>
+    ) {
+        var p = 0
+        while p * mr < rows {
+            let panel = dst + p * depth * mr
+            let r0 = p * mr
+            let live = min(mr, rows - r0)
+            for kk in 0..<depth {
+                let out = panel + kk * mr
+                let src = a + (k0 + kk) * colStride
+                for r in 0..<live { out[r] = alpha * src[(i0 + r0 + r) * rowStride] }
+                for r in live..<mr { out[r] = 0 }
+            }
+            p += 1
+        }
+    }
+
+    /// Packs B from strided storage: element `(k, j)` at `b[k·rowStride + j·colStride]`.
+    static func packB(
+        _ b: UnsafePointer<Float>, rowStride: Int, colStride: Int, j0: Int, k0: Int, cols: Int, depth: Int,
+        into dst: UnsafeMutablePointer<Float>
+    ) {
+        var q = 0
+        while q * nr < cols {
+            let panel = dst + q * depth * nr
+            let c0 = q * nr
+            let live = min(nr, cols - c0)
+            if colStride == 1 {
+                for kk in 0..<depth {
+                    let out = panel + kk * nr
+                    out.update(from: b + (k0 + kk) * rowStride + j0 + c0, count: live)
+                    for c in live..<nr { out[c] = 0 }
+                }
+            } else {
+                // Column j of B is contiguous along k: walk it once per column.
+                for c in 0..<nr {
+                    if c < live {
+                        let src = b + (j0 + c0 + c) * colStride + k0 * rowStride
+                        for kk in 0..<depth { panel[kk * nr + c] = src[kk * rowStride] }
+                    } else {
+                        for kk in 0..<depth { panel[kk * nr + c] = 0 }
+                    }
+                }
+            }
+            q += 1
+        }
+    }
+
+    /// Packs `B(k, j) = W[j][k]` for a weight in any format: each of the panel's rows of W is
+    /// dequantized over `k0 ..< k0+depth` (whole blocks) and scattered into the panel.
+    static func packWeightRows(
+        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: depth)
+        defer { row.deallocate() }
+        let offset = w.format.rowBytes(k0)
+        var q = 0
+        while q * nr < cols {
+            let panel = dst + q * depth * nr
+            let c0 = q * nr
+            let live = min(nr, cols - c0)
+            for c in 0..<nr {
+                if c < live {
+                    w.format.dequantizeRow(w.row(j0 + c0 + c) + offset, into: row, count: depth)
+                    for kk in 0..<depth { panel[kk * nr + c] = row[kk] }
+                } else {
+                    for kk in 0..<depth { panel[kk * nr + c] = 0 }
+                }
+            }
+            q += 1
+        }
+    }
+
+    /// Packs `B(k, j) = W[k][j]` for a weight in any format: each row `k0 ..< k0+depth` of W is
+    /// dequantized over columns `j0 ..< j0+cols` (whole blocks; `j0` is block-aligned) and split into panels.
+    static func packWeightColumns(
+        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        let padded = (cols + nr - 1) / nr * nr
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: padded)
+        defer { row.deallocate() }
+        row.update(repeating: 0, count: padded)
+        let offset = w.format.rowBytes(j0)
+        for kk in 0..<depth {
+            w.format.dequantizeRow(w.row(k0 + kk) + offset, into: row, count: cols)
+            var q = 0
+            while q * nr < cols {
+                (dst + q * depth * nr + kk * nr).update(from: row + q * nr, count: nr)
+                q += 1
+            }
+        }
+    }
+
+    /// Decode-sized inputs (a few rows): stream W once, one dequantized row at a time, no packing.
+    static func linearSmall(
+        _ x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
+        let n = weight.rows
+        let k = weight.columns
+        let path = activePath.rawValue
+        let threads = n * k < 65536 ? 1 : ThreadPool.shared.threadCount
+        func body(_ t: Int) {
+            let start = t * n / threads
+            let end = (t + 1) * n / threads
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: k)
+            defer { row.deallocate() }
+            for j in start..<end {
+                let w: UnsafePointer<Float>
+                if weight.format == .f32 {
+                    w = weight.row(j).assumingMemoryBound(to: Float.self)
+                } else {
+                    weight.format.dequantizeRow(weight.row(j), into: row, count: k)
+                    w = UnsafePointer(row)
+                }
+                for i in 0..<m {
+                    let s = ck_dot(path, w, x + i * k, k)
+                    if accumulate { out[i * n + j] += s } else { out[i * n + j] = s }
+                }
+            }
+        }
+        if threads == 1 { body(0) } else { ThreadPool.shared.parallelFor(threads, body) }
+    }
+}
