@@ -88,7 +88,9 @@ public enum Gemm {
             }
             return
         }
-        run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k) { i0, k0, rows, depth, dst in
+        run(
+            m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, columnAlignment: weight.format.blockElements
+        ) { i0, k0, rows, depth, dst in
             packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
             packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
@@ -128,7 +130,7 @@ public enum Gemm {
     /// B blocks and the A blocks it needs.
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
-        packA: PackA, packB: PackB
+        columnAlignment: Int = 1, packA: PackA, packB: PackB
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -136,15 +138,16 @@ public enum Gemm {
             return
         }
         let path = activePath.rawValue
-        let panels = (n + nr - 1) / nr
+        // Threads split N in units of whole panels that also keep quantized blocks whole
+        // (a thread's first column must start a block when B's rows are dequantized by column range).
+        let unit = nr * max(1, (columnAlignment + nr - 1) / nr)
+        let units = (n + unit - 1) / unit
         let flops = 2 * m * n * k
         let pool = ThreadPool.shared
-        let threads = flops < 2_000_000 ? 1 : min(pool.threadCount, panels)
+        let threads = flops < 2_000_000 ? 1 : min(pool.threadCount, units)
         func body(_ t: Int) {
-            let firstPanel = t * panels / threads
-            let lastPanel = (t + 1) * panels / threads
-            let jStart = firstPanel * nr
-            let jEnd = min(lastPanel * nr, n)
+            let jStart = t * units / threads * unit
+            let jEnd = min((t + 1) * units / threads * unit, n)
             guard jEnd > jStart else { return }
             let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kc)
             let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kc)

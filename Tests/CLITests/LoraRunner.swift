@@ -35,18 +35,23 @@ enum Lora {
         if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
         try inPipe.fileHandleForWriting.close()
         // Read both pipes before waiting so a full pipe cannot block the child.
-        var stderrData = Data()
+        let stderrBox = DataBox()
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            stderrData = err.fileHandleForReading.readDataToEndOfFile()
+            stderrBox.data = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
+        let stderrData = stderrBox.data
         process.waitUntilExit()
         return Output(
             status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
             stderr: String(decoding: stderrData, as: UTF8.self))
     }
+}
+
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
