@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "TestSupport"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFiles", "TestSupport"]),
+        .testTarget(
+            name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFiles", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "TestSupport"]),

@@ -88,7 +88,8 @@ public enum Attention {
                 let total = e.reduce(0, +)
                 for (w, j) in zip(e, seen) {
                     for d in 0..<headDim {
-                        out[(t * heads + h) * headDim + d] += Float(w / total * Double(values[(j * kvHeads + kvh) * headDim + d]))
+                        out[(t * heads + h) * headDim + d] += Float(
+                            w / total * Double(values[(j * kvHeads + kvh) * headDim + d]))
                     }
                 }
             }

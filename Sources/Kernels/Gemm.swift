@@ -89,7 +89,8 @@ public enum Gemm {
             return
         }
         run(
-            m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, columnAlignment: weight.format.blockElements
+            m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k,
+            columnAlignment: weight.format.blockElements
         ) { i0, k0, rows, depth, dst in
             packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
@@ -113,7 +114,8 @@ public enum Gemm {
         let (aRow, aCol) = transA ? (1, lda) : (lda, 1)
         let (bRow, bCol) = transB ? (1, ldb) : (ldb, 1)
         run(m: m, n: n, k: k, alpha: alpha, accumulate: beta != 0, c: c, ldc: ldc) { i0, k0, rows, depth, dst in
-            packA(a, rowStride: aRow, colStride: aCol, i0: i0, k0: k0, rows: rows, depth: depth, alpha: alpha, into: dst)
+            packA(
+                a, rowStride: aRow, colStride: aCol, i0: i0, k0: k0, rows: rows, depth: depth, alpha: alpha, into: dst)
         } packB: { j0, k0, cols, depth, dst in
             packB(b, rowStride: bRow, colStride: bCol, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
         }

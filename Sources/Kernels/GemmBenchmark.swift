@@ -16,14 +16,19 @@ public enum GemmBenchmark {
             keep = b
             work = {
                 Gemm.sgemm(
-                    transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.pointer, lda: k, b: b.pointer, ldb: n,
+                    transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.pointer, lda: k, b: b.pointer,
+                    ldb: n,
                     beta: 0, c: c.pointer, ldc: n)
             }
         } else {
             let rowBytes = format.rowBytes(k)
             let bytes = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * n, alignment: 64)
             let row = (0..<k).map { _ in Float.random(in: -1...1, using: &generator) }
-            for j in 0..<n { row.withUnsafeBufferPointer { format.quantizeRow($0.baseAddress!, into: bytes + j * rowBytes, count: k) } }
+            for j in 0..<n {
+                row.withUnsafeBufferPointer {
+                    format.quantizeRow($0.baseAddress!, into: bytes + j * rowBytes, count: k)
+                }
+            }
             let owner = RawOwner(bytes)
             keep = owner
             let w = WeightMatrix(format: format, rows: n, columns: k, data: bytes, owner: owner)

@@ -170,7 +170,8 @@ extension WeightFormat {
                 ql[half * 64 + l] = (q[e + l] & 0xf) | ((q[e + l + 64] & 0xf) << 4)
                 ql[half * 64 + l + 32] = (q[e + l + 32] & 0xf) | ((q[e + l + 96] & 0xf) << 4)
                 qh[half * 32 + l] =
-                    (q[e + l] >> 4) | ((q[e + l + 32] >> 4) << 2) | ((q[e + l + 64] >> 4) << 4) | ((q[e + l + 96] >> 4) << 6)
+                    (q[e + l] >> 4) | ((q[e + l + 32] >> 4) << 2) | ((q[e + l + 64] >> 4) << 4)
+                    | ((q[e + l + 96] >> 4) << 6)
             }
         }
         for j in 0..<16 { out[192 + j] = UInt8(bitPattern: sc[j]) }

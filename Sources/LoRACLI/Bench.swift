@@ -17,7 +17,9 @@ struct GemmBench: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads: Int = 2
 
-    @Option(help: "Weight format of the B operand for the linear form (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K).")
+    @Option(
+        help: "Weight format of the B operand for the linear form (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)."
+    )
     var format: String = "F32"
 
     @Option(help: "Timed repetitions per shape (the median is reported).")

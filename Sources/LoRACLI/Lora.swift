@@ -20,8 +20,9 @@ struct Lora: ParsableCommand {
             try command.run()
         } catch {
             // Errors from our modules are one readable line; argument errors keep ArgumentParser's usage text.
-            guard error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
-                || error is GenerationError || error is CLIError
+            guard
+                error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
+                    || error is GenerationError || error is CLIError
             else { exit(withError: error) }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)

@@ -6,7 +6,8 @@ import Models
 
 /// `--model` and `--threads`, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
+    @Option(
+        name: .long, help: "A GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
     var model: String
 
     @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")

@@ -97,12 +97,15 @@ extension GGUFFile {
         if let keyLength = try optionalInt("\(arch).attention.key_length") { config["head_dim"] = keyLength }
         if let tokens = try optionalStrings("tokenizer.ggml.tokens") {
             config["vocab_size"] = tokens.count
-        } else if let embed = tensorInfos.first(where: { $0.name == "token_embd.weight" }), embed.dimensions.count == 2 {
+        } else if let embed = tensorInfos.first(where: { $0.name == "token_embd.weight" }), embed.dimensions.count == 2
+        {
             config["vocab_size"] = embed.dimensions[1]
         }
         config["tie_word_embeddings"] = !tensorInfos.contains { $0.name == "output.weight" }
         if let type = try optionalString("\(arch).rope.scaling.type"), type != "none" {
-            var scaling: [String: Any] = ["rope_type": type, "factor": try optionalFloat("\(arch).rope.scaling.factor") ?? 1]
+            var scaling: [String: Any] = [
+                "rope_type": type, "factor": try optionalFloat("\(arch).rope.scaling.factor") ?? 1,
+            ]
             if let original = try optionalInt("\(arch).rope.scaling.original_context_length") {
                 scaling["original_max_position_embeddings"] = original
             }

@@ -53,15 +53,21 @@ public final class GGUFFile: @unchecked Sendable {
         for _ in 0..<tensorCount {
             let name = try r.string()
             let nDims = Int(try r.u32())
-            guard (1...4).contains(nDims) else { throw ModelFileError.corrupt(path, "tensor '\(name)' has \(nDims) dimensions") }
+            guard (1...4).contains(nDims) else {
+                throw ModelFileError.corrupt(path, "tensor '\(name)' has \(nDims) dimensions")
+            }
             var dims: [Int] = []
             var elements = 1
             for _ in 0..<nDims {
                 let d = try r.u64()
-                guard d <= UInt64(Int32.max) else { throw ModelFileError.corrupt(path, "tensor '\(name)' dimension \(d)") }
+                guard d <= UInt64(Int32.max) else {
+                    throw ModelFileError.corrupt(path, "tensor '\(name)' dimension \(d)")
+                }
                 dims.append(Int(d))
                 let (p, overflow) = elements.multipliedReportingOverflow(by: Int(d))
-                guard !overflow, p <= 1 << 40 else { throw ModelFileError.corrupt(path, "tensor '\(name)' size overflows") }
+                guard !overflow, p <= 1 << 40 else {
+                    throw ModelFileError.corrupt(path, "tensor '\(name)' size overflows")
+                }
                 elements = p
             }
             let typeID = try r.u32()
@@ -73,11 +79,13 @@ public final class GGUFFile: @unchecked Sendable {
             var byteCount = 0
             if let format = type.format {
                 guard dims[0] % format.blockElements == 0 else {
-                    throw ModelFileError.corrupt(path, "tensor '\(name)' row of \(dims[0]) is not whole \(format.rawValue) blocks")
+                    throw ModelFileError.corrupt(
+                        path, "tensor '\(name)' row of \(dims[0]) is not whole \(format.rawValue) blocks")
                 }
                 byteCount = elements / format.blockElements * format.blockBytes
             }
-            infos.append(GGUFTensorInfo(name: name, dimensions: dims, type: type, offset: Int(offset), byteCount: byteCount))
+            infos.append(
+                GGUFTensorInfo(name: name, dimensions: dims, type: type, offset: Int(offset), byteCount: byteCount))
         }
         let start = (r.position + alignment - 1) / alignment * alignment
         guard start <= file.count else { throw ModelFileError.truncated(path, "no data section") }
@@ -104,7 +112,8 @@ public final class GGUFFile: @unchecked Sendable {
             throw ModelFileError.unsupportedTensorType(path, tensor: name, type: info.type.name)
         }
         return StoredTensor(
-            name: name, shape: info.dimensions.reversed(), dtype: .float(format), data: file.bytes + dataStart + info.offset,
+            name: name, shape: info.dimensions.reversed(), dtype: .float(format),
+            data: file.bytes + dataStart + info.offset,
             byteCount: info.byteCount, owner: file, source: path)
     }
 }

@@ -6,7 +6,9 @@ struct GGUFReader {
     var position = 0
 
     mutating func bytes(_ n: Int, _ what: String) throws -> UnsafeRawPointer {
-        guard n >= 0, n <= count - position else { throw ModelFileError.truncated(path, "reading \(what) at byte \(position)") }
+        guard n >= 0, n <= count - position else {
+            throw ModelFileError.truncated(path, "reading \(what) at byte \(position)")
+        }
         defer { position += n }
         return base + position
     }

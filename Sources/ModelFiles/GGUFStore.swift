@@ -63,7 +63,8 @@ public final class GGUFStore: TensorStore, @unchecked Sendable {
                 for i in 0..<(d / 2) {
                     let hfRow = h * d + s * (d / 2) + i
                     let ggufRow = h * d + 2 * i + s
-                    (owned.pointer + hfRow * rowBytes).copyMemory(from: t.data + ggufRow * rowBytes, byteCount: rowBytes)
+                    (owned.pointer + hfRow * rowBytes).copyMemory(
+                        from: t.data + ggufRow * rowBytes, byteCount: rowBytes)
                 }
             }
         }

@@ -20,14 +20,16 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case .badMagic(let file): "\(file): not a GGUF file (bad magic)"
         case .unsupportedVersion(let file, let v): "\(file): unsupported GGUF version \(v) (supported: 2, 3)"
         case .corrupt(let file, let what): "\(file): corrupt: \(what)"
-        case .unsupportedDType(let file, let tensor, let dtype): "\(file): tensor '\(tensor)' has unsupported dtype \(dtype)"
+        case .unsupportedDType(let file, let tensor, let dtype):
+            "\(file): tensor '\(tensor)' has unsupported dtype \(dtype)"
         case .unsupportedTensorType(let file, let tensor, let type):
             "\(file): tensor '\(tensor)' has unsupported type \(type)"
         case .missingKey(let file, let key): "\(file): missing metadata key '\(key)'"
         case .wrongType(let file, let key, let expected, let found):
             "\(file): metadata key '\(key)' is \(found), expected \(expected)"
         case .missingTensor(let file, let tensor): "\(file): missing tensor '\(tensor)'"
-        case .notAMatrix(let file, let tensor, let shape): "\(file): tensor '\(tensor)' with shape \(shape) is not a matrix"
+        case .notAMatrix(let file, let tensor, let shape):
+            "\(file): tensor '\(tensor)' with shape \(shape) is not a matrix"
         case .writeFailed(let file, let why): "\(file): cannot write: \(why)"
         }
     }

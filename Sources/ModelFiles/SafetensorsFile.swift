@@ -33,7 +33,8 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
             throw ModelFileError.corrupt(path, "header length \(headerLength) is not plausible")
         }
         guard 8 + headerLength <= file.count else {
-            throw ModelFileError.truncated(path, "header of \(headerLength) bytes past the end of a \(file.count)-byte file")
+            throw ModelFileError.truncated(
+                path, "header of \(headerLength) bytes past the end of a \(file.count)-byte file")
         }
         let json = Data(bytes: file.bytes + 8, count: headerLength)
         guard let object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
@@ -45,15 +46,20 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
         var meta: [String: String] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw ModelFileError.corrupt(path, "__metadata__ is not an object") }
+                guard let m = value as? [String: Any] else {
+                    throw ModelFileError.corrupt(path, "__metadata__ is not an object")
+                }
                 for (k, v) in m {
-                    guard let s = v as? String else { throw ModelFileError.corrupt(path, "__metadata__.\(k) is not a string") }
+                    guard let s = v as? String else {
+                        throw ModelFileError.corrupt(path, "__metadata__.\(k) is not a string")
+                    }
                     meta[k] = s
                 }
                 continue
             }
             guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
-                let shapeValues = info["shape"] as? [Any], let offsets = info["data_offsets"] as? [Any], offsets.count == 2
+                let shapeValues = info["shape"] as? [Any], let offsets = info["data_offsets"] as? [Any],
+                offsets.count == 2
             else { throw ModelFileError.corrupt(path, "tensor '\(name)': missing dtype, shape or data_offsets") }
             let shape = try shapeValues.map { v -> Int in
                 guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
@@ -76,15 +82,19 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
             var elements = 1
             for d in shape {
                 let (p, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw ModelFileError.corrupt(path, "tensor '\(name)': shape \(shape) overflows") }
+                guard !overflow else {
+                    throw ModelFileError.corrupt(path, "tensor '\(name)': shape \(shape) overflows")
+                }
                 elements = p
             }
             guard let bytes = dtype.byteCount(elements: elements), bytes == end - begin else {
                 throw ModelFileError.corrupt(
-                    path, "tensor '\(name)': shape \(shape) of \(dtypeName) needs a different size than \(end - begin) bytes")
+                    path,
+                    "tensor '\(name)': shape \(shape) of \(dtypeName) needs a different size than \(end - begin) bytes")
             }
             guard end <= dataLength else {
-                throw ModelFileError.truncated(path, "tensor '\(name)' ends at \(end), past the data section of \(dataLength) bytes")
+                throw ModelFileError.truncated(
+                    path, "tensor '\(name)' ends at \(end), past the data section of \(dataLength) bytes")
             }
             entries[name] = Entry(shape: shape, dtype: dtype, begin: dataStart + begin, end: dataStart + end)
         }

@@ -26,10 +26,15 @@ public enum SafetensorsWriter {
         var offset = 0
         let sorted = items.sorted { $0.name < $1.name }
         for item in sorted {
-            guard let expected = item.dtype.byteCount(elements: item.shape.reduce(1, *)), expected == item.bytes.count else {
-                throw ModelFileError.writeFailed(url.path, "tensor '\(item.name)': \(item.bytes.count) bytes for shape \(item.shape)")
+            guard let expected = item.dtype.byteCount(elements: item.shape.reduce(1, *)), expected == item.bytes.count
+            else {
+                throw ModelFileError.writeFailed(
+                    url.path, "tensor '\(item.name)': \(item.bytes.count) bytes for shape \(item.shape)")
             }
-            header[item.name] = ["dtype": item.dtype.description, "shape": item.shape, "data_offsets": [offset, offset + item.bytes.count]]
+            header[item.name] = [
+                "dtype": item.dtype.description, "shape": item.shape,
+                "data_offsets": [offset, offset + item.bytes.count],
+            ]
             offset += item.bytes.count
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -46,7 +51,8 @@ public enum SafetensorsWriter {
 /// Writes a file whole or not at all.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())")
         do {
             try data.write(to: temporary)
             if FileManager.default.fileExists(atPath: url.path) {

@@ -65,7 +65,8 @@ public struct StoredTensor: @unchecked Sendable {
     /// The values as 32-bit integers (I32 or I64 that fit).
     public func int32s() throws -> [Int32] {
         switch dtype {
-        case .int32: return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: elementCount))
+        case .int32:
+            return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: elementCount))
         case .int64: return try int64s().map { Int32(truncatingIfNeeded: $0) }
         case .float: throw ModelFileError.unsupportedDType(source, tensor: name, dtype: "\(dtype) (expected integers)")
         }
@@ -74,7 +75,8 @@ public struct StoredTensor: @unchecked Sendable {
     /// The values as 64-bit integers.
     public func int64s() throws -> [Int64] {
         switch dtype {
-        case .int64: return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int64.self), count: elementCount))
+        case .int64:
+            return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int64.self), count: elementCount))
         case .int32: return try int32s().map(Int64.init)
         case .float: throw ModelFileError.unsupportedDType(source, tensor: name, dtype: "\(dtype) (expected integers)")
         }
@@ -91,7 +93,9 @@ public struct StoredTensor: @unchecked Sendable {
         case 2: (rows, columns) = (shape[0], shape[1])
         default: throw ModelFileError.notAMatrix(source, tensor: name, shape: shape)
         }
-        guard columns % format.blockElements == 0 else { throw ModelFileError.notAMatrix(source, tensor: name, shape: shape) }
+        guard columns % format.blockElements == 0 else {
+            throw ModelFileError.notAMatrix(source, tensor: name, shape: shape)
+        }
         return WeightMatrix(format: format, rows: rows, columns: columns, data: data, owner: owner)
     }
 }

@@ -21,8 +21,12 @@ public final class KVCache: @unchecked Sendable {
         self.capacity = capacity
         layers = configuration.numHiddenLayers
         rowWidth = configuration.numKeyValueHeads * configuration.headDim
-        keys = (0..<layers).map { _ in Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim]) }
-        values = (0..<layers).map { _ in Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim]) }
+        keys = (0..<layers).map { _ in
+            Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim])
+        }
+        values = (0..<layers).map { _ in
+            Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim])
+        }
         lengths = Array(repeating: 0, count: slots)
     }
 

@@ -146,7 +146,8 @@ public final class LlamaModel: @unchecked Sendable {
         for (b, row) in inputIDs.enumerated() {
             let mask = attentionMask?[b] ?? Array(repeating: 1, count: row.count)
             guard mask.count == row.count else {
-                throw ModelError.invalidInput("attention_mask row \(b) has \(mask.count) entries, input_ids \(row.count)")
+                throw ModelError.invalidInput(
+                    "attention_mask row \(b) has \(mask.count) entries, input_ids \(row.count)")
             }
             let keep = row.indices.filter { mask[$0] != 0 }
             kept.append(keep)

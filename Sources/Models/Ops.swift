@@ -5,7 +5,8 @@ import Kernels
 enum Ops {
     /// out(rows, N) = x(rows, K) · Wᵀ (+ bias).
     static func linear(
-        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, bias: [Float]?, into out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, bias: [Float]?,
+        into out: UnsafeMutablePointer<Float>
     ) {
         Gemm.linear(x, rows: rows, weight: weight, into: out)
         guard let bias else { return }
@@ -19,12 +20,15 @@ enum Ops {
     }
 
     /// out(rows, N) += x(rows, K) · Wᵀ — a projection added onto the residual stream.
-    static func linear(_ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, accumulateInto out: UnsafeMutablePointer<Float>) {
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, accumulateInto out: UnsafeMutablePointer<Float>
+    ) {
         Gemm.linear(x, rows: rows, weight: weight, into: out, accumulate: true)
     }
 
     static func rmsNorm(
-        _ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: [Float], eps: Float, into out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: [Float], eps: Float,
+        into out: UnsafeMutablePointer<Float>
     ) {
         weight.withUnsafeBufferPointer { w in
             RMSNorm.forward(x, weight: w.baseAddress!, rows: rows, dim: dim, eps: eps, into: out)
@@ -35,7 +39,9 @@ enum Ops {
         Embedding.forward(ids: ids, table: table, into: out)
     }
 
-    static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+    static func siluMul(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         Activations.siluMul(gate: gate, up: up, count: count, into: out)
     }
 

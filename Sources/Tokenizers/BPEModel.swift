@@ -28,7 +28,8 @@ final class BPEModel: @unchecked Sendable {
         var table: [Pair: (Int, Int)] = [:]
         for (rank, (a, b)) in merges.enumerated() {
             guard let l = vocabulary[a], let r = vocabulary[b], let m = vocabulary[a + b] else {
-                throw TokenizerError.invalidJSON(source, "merge \(rank) '\(a) \(b)' uses a token outside the vocabulary")
+                throw TokenizerError.invalidJSON(
+                    source, "merge \(rank) '\(a) \(b)' uses a token outside the vocabulary")
             }
             let key = Pair(left: l, right: r)
             if table[key] == nil { table[key] = (rank, m) }

@@ -31,7 +31,8 @@ public struct ChatTemplate: Sendable {
         extra: [String: JinjaValue] = [:]
     ) throws -> String {
         var globals: [String: JinjaValue] = [
-            "messages": .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) }),
+            "messages": .array(
+                messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) }),
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken ?? ""),
             "eos_token": .string(eosToken ?? ""),

@@ -38,7 +38,9 @@ extension Tokenizer {
     /// `pre` names; control tokens become special added tokens, user-defined ones added tokens.
     public convenience init(ggufVocabulary v: GGUFVocabulary) throws {
         let source = "GGUF tokenizer"
-        guard v.model == "gpt2" else { throw TokenizerError.unsupported(source, "tokenizer.ggml.model '\(v.model)' (only gpt2)") }
+        guard v.model == "gpt2" else {
+            throw TokenizerError.unsupported(source, "tokenizer.ggml.model '\(v.model)' (only gpt2)")
+        }
         guard v.tokenTypes.count == v.tokens.count else {
             throw TokenizerError.invalidJSON(source, "\(v.tokenTypes.count) token types for \(v.tokens.count) tokens")
         }
@@ -48,12 +50,14 @@ extension Tokenizer {
             preTokenizer = .byteLevel(addPrefixSpace: false, useRegex: true)
         case "llama-bpe", "llama3", "llama-v3":
             preTokenizer = .sequence([
-                .split(try PreTokenizer.compile(PreTokenizer.llama3Pattern, source: source), isolated: true, invert: false),
+                .split(
+                    try PreTokenizer.compile(PreTokenizer.llama3Pattern, source: source), isolated: true, invert: false),
                 .byteLevel(addPrefixSpace: false, useRegex: false),
             ])
         case "qwen2":
             preTokenizer = .sequence([
-                .split(try PreTokenizer.compile(PreTokenizer.qwen2Pattern, source: source), isolated: true, invert: false),
+                .split(
+                    try PreTokenizer.compile(PreTokenizer.qwen2Pattern, source: source), isolated: true, invert: false),
                 .byteLevel(addPrefixSpace: false, useRegex: false),
             ])
         case let other: throw TokenizerError.unsupported(source, "tokenizer.ggml.pre '\(other)'")
@@ -64,7 +68,8 @@ extension Tokenizer {
         for (id, token) in v.tokens.enumerated() {
             if vocabulary[token] == nil { vocabulary[token] = id }
             if v.tokenTypes[id] == 3 || v.tokenTypes[id] == 4 {
-                added.append(.init(id: id, content: token, special: v.tokenTypes[id] == 3, lstrip: false, rstrip: false))
+                added.append(
+                    .init(id: id, content: token, special: v.tokenTypes[id] == 3, lstrip: false, rstrip: false))
             }
         }
         let merges = try Tokenizer.parseMerges(v.merges, source: source)

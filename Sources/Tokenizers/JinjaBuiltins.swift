@@ -51,7 +51,15 @@ enum JinjaBuiltins {
                 default: break
                 }
             }
-            if op == "*", case .string(let s) = a, case .int(let n) = b { return .string(String(repeating: s, count: max(n, 0))) }
+            if op == "*", case .string(let s) = a, case .int(let n) = b {
+                return .string(String(repeating: s, count: max(n, 0)))
+            }
+        case "**":
+            if case .int(let x) = a, case .int(let y) = b, y >= 0, y < 63 {
+                var r = 1
+                for _ in 0..<y { r = r.multipliedReportingOverflow(by: x).partialValue }
+                return .int(r)
+            }
         case "<", ">", "<=", ">=":
             if case .string(let x) = a, case .string(let y) = b {
                 let r = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y
@@ -145,7 +153,8 @@ enum JinjaBuiltins {
             let pad = String(repeating: " ", count: width)
             let lines = v.rendered.components(separatedBy: "\n")
             return .string(
-                lines.enumerated().map { i, l in (i == 0 && !first) || l.isEmpty ? l : pad + l }.joined(separator: "\n"))
+                lines.enumerated().map { i, l in (i == 0 && !first) || l.isEmpty ? l : pad + l }.joined(separator: "\n")
+            )
         case "selectattr", "rejectattr":
             guard let attribute = args.first?.rendered else {
                 throw ChatTemplateError.runtime("\(name) needs an attribute", line: line)
@@ -154,7 +163,11 @@ enum JinjaBuiltins {
             return .array(
                 try list(v, line: line).filter { item in
                     let value: JinjaValue
-                    if case .dictionary(_, let values) = item { value = values[attribute] ?? .undefined } else { value = .undefined }
+                    if case .dictionary(_, let values) = item {
+                        value = values[attribute] ?? .undefined
+                    } else {
+                        value = .undefined
+                    }
                     let passed: Bool
                     if args.count > 1 {
                         passed = try test(args[1].rendered, value, Array(args.dropFirst(2)), line: line)
@@ -167,22 +180,28 @@ enum JinjaBuiltins {
             if let attribute = kwargs["attribute"]?.rendered {
                 return .array(
                     try list(v, line: line).map { item in
-                        if case .dictionary(_, let values) = item { return values[attribute] ?? kwargs["default"] ?? .undefined }
+                        if case .dictionary(_, let values) = item {
+                            return values[attribute] ?? kwargs["default"] ?? .undefined
+                        }
                         return .undefined
                     })
             }
-            guard let filterName = args.first?.rendered else { throw ChatTemplateError.runtime("map needs a filter", line: line) }
-            return .array(try list(v, line: line).map { try filter(filterName, $0, Array(args.dropFirst()), [:], line: line) })
+            guard let filterName = args.first?.rendered else {
+                throw ChatTemplateError.runtime("map needs a filter", line: line)
+            }
+            return .array(
+                try list(v, line: line).map { try filter(filterName, $0, Array(args.dropFirst()), [:], line: line) })
         case "unique":
             var seen: [JinjaValue] = []
             for item in try list(v, line: line) where !seen.contains(where: { equal($0, item) }) { seen.append(item) }
             return .array(seen)
         case "sort":
             let items = try list(v, line: line)
-            return .array(items.sorted { a, b in
-                if let x = number(a), let y = number(b) { return x < y }
-                return a.rendered < b.rendered
-            })
+            return .array(
+                items.sorted { a, b in
+                    if let x = number(a), let y = number(b) { return x < y }
+                    return a.rendered < b.rendered
+                })
         default:
             throw ChatTemplateError.unsupported("filter '\(name)'", line: line)
         }
@@ -231,7 +250,9 @@ enum JinjaBuiltins {
     {
         switch (v, name) {
         case (.string(let s), "strip"):
-            guard let chars = args.first?.rendered else { return .string(s.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            guard let chars = args.first?.rendered else {
+                return .string(s.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             return .string(s.trimmingCharacters(in: CharacterSet(charactersIn: chars)))
         case (.string(let s), "lstrip"):
             let set = args.first.map { CharacterSet(charactersIn: $0.rendered) } ?? .whitespacesAndNewlines
@@ -258,7 +279,8 @@ enum JinjaBuiltins {
             var out = s
             for a in args { if let r = out.range(of: "%s") { out.replaceSubrange(r, with: a.rendered) } }
             return .string(out)
-        case (.dictionary(let keys, let values), "items"): return .array(keys.map { .array([.string($0), values[$0]!]) })
+        case (.dictionary(let keys, let values), "items"):
+            return .array(keys.map { .array([.string($0), values[$0]!]) })
         case (.dictionary(let keys, _), "keys"): return .array(keys.map { .string($0) })
         case (.dictionary(let keys, let values), "values"): return .array(keys.map { values[$0]! })
         case (.dictionary(_, let values), "get"):
@@ -268,7 +290,9 @@ enum JinjaBuiltins {
         }
     }
 
-    static func global(_ name: String, _ args: [JinjaValue], _ kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue {
+    static func global(_ name: String, _ args: [JinjaValue], _ kwargs: [String: JinjaValue], line: Int) throws
+        -> JinjaValue
+    {
         switch name {
         case "raise_exception": throw ChatTemplateError.raised(args.first?.rendered ?? "")
         case "range":
@@ -276,12 +300,15 @@ enum JinjaBuiltins {
             guard ints.count == args.count, (1...3).contains(ints.count) else {
                 throw ChatTemplateError.runtime("range needs 1 to 3 integers", line: line)
             }
-            let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
+            let (start, stop, step) =
+                ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
             guard step != 0 else { throw ChatTemplateError.runtime("range step 0", line: line) }
             return .array(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
         case "namespace":
             var attributes = kwargs
-            if case .dictionary(let keys, let values) = args.first ?? .none { for k in keys { attributes[k] = values[k] } }
+            if case .dictionary(let keys, let values) = args.first ?? .none {
+                for k in keys { attributes[k] = values[k] }
+            }
             return .namespace(JinjaNamespace(attributes))
         case "strftime_now":
             let formatter = DateFormatter()
@@ -294,7 +321,10 @@ enum JinjaBuiltins {
     }
 
     static func strftimeToICU(_ f: String) -> String {
-        let map: [Character: String] = ["Y": "yyyy", "m": "MM", "d": "dd", "B": "MMMM", "b": "MMM", "H": "HH", "M": "mm", "S": "ss", "A": "EEEE", "a": "EEE"]
+        let map: [Character: String] = [
+            "Y": "yyyy", "m": "MM", "d": "dd", "B": "MMMM", "b": "MMM", "H": "HH", "M": "mm", "S": "ss", "A": "EEEE",
+            "a": "EEE",
+        ]
         var out = ""
         var percent = false
         for c in f {

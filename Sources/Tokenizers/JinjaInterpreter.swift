@@ -41,7 +41,9 @@ struct JinjaInterpreter {
                     assign(target[0], v)
                 } else {
                     let items = try iterate(v, line: line)
-                    guard items.count == target.count else { throw ChatTemplateError.runtime("cannot unpack", line: line) }
+                    guard items.count == target.count else {
+                        throw ChatTemplateError.runtime("cannot unpack", line: line)
+                    }
                     for (n, item) in zip(target, items) { assign(n, item) }
                 }
             case .setBlock(let name, let body):
@@ -77,13 +79,18 @@ struct JinjaInterpreter {
         for (i, item) in items.enumerated() {
             var scope = bind(targets, item)
             scope["loop"] = .object([
-                ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)), ("last", .bool(i == items.count - 1)),
-                ("length", .int(items.count)), ("revindex", .int(items.count - i)), ("revindex0", .int(items.count - i - 1)),
-                ("previtem", i > 0 ? items[i - 1] : .undefined), ("nextitem", i + 1 < items.count ? items[i + 1] : .undefined),
+                ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)),
+                ("last", .bool(i == items.count - 1)),
+                ("length", .int(items.count)), ("revindex", .int(items.count - i)),
+                ("revindex0", .int(items.count - i - 1)),
+                ("previtem", i > 0 ? items[i - 1] : .undefined),
+                ("nextitem", i + 1 < items.count ? items[i + 1] : .undefined),
             ])
             scopes.append(scope)
             defer { scopes.removeLast() }
-            do { try run(body, into: &out) } catch LoopSignal.breakLoop { break } catch LoopSignal.continueLoop { continue }
+            do { try run(body, into: &out) } catch LoopSignal.breakLoop { break } catch LoopSignal.continueLoop {
+                continue
+            }
         }
     }
 
@@ -192,7 +199,9 @@ struct JinjaInterpreter {
         }
     }
 
-    func slice(_ v: JinjaValue, _ start: JinjaValue?, _ stop: JinjaValue?, _ step: JinjaValue?, line: Int) throws -> JinjaValue {
+    func slice(_ v: JinjaValue, _ start: JinjaValue?, _ stop: JinjaValue?, _ step: JinjaValue?, line: Int) throws
+        -> JinjaValue
+    {
         func int(_ x: JinjaValue?) -> Int? {
             if case .int(let i) = x { return i }
             return nil
@@ -224,7 +233,8 @@ struct JinjaInterpreter {
         return isString ? .string(out.map(\.rendered).joined()) : .array(out)
     }
 
-    mutating func call(_ callee: JinjaExpression, _ args: [JinjaValue], _ kwargs: [String: JinjaValue], line: Int) throws
+    mutating func call(_ callee: JinjaExpression, _ args: [JinjaValue], _ kwargs: [String: JinjaValue], line: Int)
+        throws
         -> JinjaValue
     {
         if case .attribute(let base, let method) = callee {

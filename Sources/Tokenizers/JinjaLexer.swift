@@ -26,7 +26,9 @@ enum JinjaLexer {
     }
 
     static func lex(_ source: String) throws -> [Piece] {
-        let s = Array(source.unicodeScalars)
+        var s = Array(source.unicodeScalars)
+        // Jinja2's keep_trailing_newline=False: one final newline of the source is dropped.
+        if s.last == "\n" { s.removeLast() }
         var pieces: [Piece] = []
         var text = String.UnicodeScalarView()
         var i = 0
@@ -139,8 +141,10 @@ enum JinjaToken: Equatable {
 }
 
 enum JinjaTokenizer {
-    static let operators = ["**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")",
-        "[", "]", "{", "}", ",", ".", ":", "|"]
+    static let operators = [
+        "**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")",
+        "[", "]", "{", "}", ",", ".", ":", "|",
+    ]
 
     static func tokenize(_ source: String, line: Int) throws -> [JinjaToken] {
         let s = Array(source.unicodeScalars)
@@ -189,17 +193,22 @@ enum JinjaTokenizer {
             }
             if c == "_" || c.properties.isAlphabetic {
                 var j = i
-                while j < s.count && (s[j] == "_" || s[j].properties.isAlphabetic || (s[j].isASCII && s[j].properties.numericType != nil)) {
+                while j < s.count
+                    && (s[j] == "_" || s[j].properties.isAlphabetic
+                        || (s[j].isASCII && s[j].properties.numericType != nil))
+                {
                     j += 1
                 }
                 tokens.append(.name(String(String.UnicodeScalarView(s[i..<j]))))
                 i = j
                 continue
             }
-            guard let op = operators.first(where: { op in
-                let o = Array(op.unicodeScalars)
-                return i + o.count <= s.count && Array(s[i..<(i + o.count)]) == o
-            }) else { throw ChatTemplateError.syntax("unexpected character '\(c)'", line: line) }
+            guard
+                let op = operators.first(where: { op in
+                    let o = Array(op.unicodeScalars)
+                    return i + o.count <= s.count && Array(s[i..<(i + o.count)]) == o
+                })
+            else { throw ChatTemplateError.syntax("unexpected character '\(c)'", line: line) }
             tokens.append(.op(op))
             i += op.unicodeScalars.count
         }

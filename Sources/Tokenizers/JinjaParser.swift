@@ -20,7 +20,8 @@ public indirect enum JinjaNode: @unchecked Sendable {
     case text(String)
     case output(JinjaExpression, line: Int)
     case forLoop(
-        targets: [String], iterable: JinjaExpression, condition: JinjaExpression?, body: [JinjaNode], otherwise: [JinjaNode],
+        targets: [String], iterable: JinjaExpression, condition: JinjaExpression?, body: [JinjaNode],
+        otherwise: [JinjaNode],
         line: Int)
     case ifBlock([(JinjaExpression, [JinjaNode])], otherwise: [JinjaNode], line: Int)
     case set(target: [String], attribute: String?, value: JinjaExpression, line: Int)
@@ -62,14 +63,17 @@ struct JinjaParser {
                 nodes.append(.output(e, line: line))
             case .statement(let source, let line):
                 var p = try ExpressionParser(source, line: line)
-                guard case .name(let keyword) = p.peek else { throw ChatTemplateError.syntax("empty statement", line: line) }
+                guard case .name(let keyword) = p.peek else {
+                    throw ChatTemplateError.syntax("empty statement", line: line)
+                }
                 p.advance()
                 if terminators.contains(keyword) { return (nodes, BlockEnd(keyword: keyword, tokens: p, line: line)) }
                 nodes.append(try parseStatement(keyword, &p, line: line))
             }
         }
         if !terminators.isEmpty {
-            throw ChatTemplateError.syntax("missing '\(terminators.sorted().joined(separator: "' or '"))' (unclosed block)", line: 0)
+            throw ChatTemplateError.syntax(
+                "missing '\(terminators.sorted().joined(separator: "' or '"))' (unclosed block)", line: 0)
         }
         return (nodes, nil)
     }
@@ -90,7 +94,9 @@ struct JinjaParser {
                 let (e, _) = try parseBlock(until: ["endfor"])
                 otherwise = e
             }
-            return .forLoop(targets: targets, iterable: iterable, condition: condition, body: body, otherwise: otherwise, line: line)
+            return .forLoop(
+                targets: targets, iterable: iterable, condition: condition, body: body, otherwise: otherwise, line: line
+            )
         case "if":
             var branches: [(JinjaExpression, [JinjaNode])] = []
             var condition = try p.parseExpression()
@@ -183,7 +189,9 @@ struct ExpressionParser {
     mutating func expectEnd() throws { try expect(.end) }
 
     mutating func name() throws -> String {
-        guard case .name(let n) = peek else { throw ChatTemplateError.syntax("expected a name, found \(peek)", line: line) }
+        guard case .name(let n) = peek else {
+            throw ChatTemplateError.syntax("expected a name, found \(peek)", line: line)
+        }
         advance()
         return n
     }

@@ -103,10 +103,14 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case .dictionary(let keys, let values):
             if keys.isEmpty { return "{}" }
             guard let indent else {
-                return "{" + keys.map { Self.jsonString($0) + ": " + values[$0]!.json(indent: nil) }.joined(separator: ", ") + "}"
+                return "{"
+                    + keys.map { Self.jsonString($0) + ": " + values[$0]!.json(indent: nil) }.joined(separator: ", ")
+                    + "}"
             }
             let pad = String(repeating: " ", count: indent * (level + 1))
-            let inner = keys.map { pad + Self.jsonString($0) + ": " + values[$0]!.json(indent: indent, level: level + 1) }
+            let inner = keys.map {
+                pad + Self.jsonString($0) + ": " + values[$0]!.json(indent: indent, level: level + 1)
+            }
             return "{\n" + inner.joined(separator: ",\n") + "\n" + String(repeating: " ", count: indent * level) + "}"
         case .namespace, .macro: return "null"
         }

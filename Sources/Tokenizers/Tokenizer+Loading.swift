@@ -2,30 +2,39 @@ import Foundation
 
 extension Tokenizer {
     /// A tokenizer from `tokenizer.json` (and optionally `tokenizer_config.json`) contents.
-    public convenience init(tokenizerJSON: Data, tokenizerConfig: Data? = nil, source: String = "tokenizer.json") throws {
+    public convenience init(tokenizerJSON: Data, tokenizerConfig: Data? = nil, source: String = "tokenizer.json") throws
+    {
         guard let root = (try? JSONSerialization.jsonObject(with: tokenizerJSON)) as? [String: Any] else {
             throw TokenizerError.invalidJSON(source, "not a JSON object")
         }
-        guard let modelJSON = root["model"] as? [String: Any] else { throw TokenizerError.missingField(source, "model") }
+        guard let modelJSON = root["model"] as? [String: Any] else {
+            throw TokenizerError.missingField(source, "model")
+        }
         let type = modelJSON["type"] as? String ?? "BPE"
         guard type == "BPE" else { throw TokenizerError.unsupported(source, "model type '\(type)' (only BPE)") }
-        guard let vocabJSON = modelJSON["vocab"] as? [String: Any] else { throw TokenizerError.missingField(source, "model.vocab") }
+        guard let vocabJSON = modelJSON["vocab"] as? [String: Any] else {
+            throw TokenizerError.missingField(source, "model.vocab")
+        }
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(vocabJSON.count)
         for (token, id) in vocabJSON {
-            guard let n = (id as? NSNumber)?.intValue, n >= 0 else { throw TokenizerError.invalidJSON(source, "model.vocab['\(token)']") }
+            guard let n = (id as? NSNumber)?.intValue, n >= 0 else {
+                throw TokenizerError.invalidJSON(source, "model.vocab['\(token)']")
+            }
             vocabulary[token] = n
         }
         let merges = try Self.parseMerges(modelJSON["merges"] as? [Any] ?? [], source: source)
         var unknown: Int?
         if let u = modelJSON["unk_token"] as? String { unknown = vocabulary[u] }
         let bpe = try BPEModel(
-            vocabulary: vocabulary, merges: merges, unknownID: unknown, ignoreMerges: modelJSON["ignore_merges"] as? Bool ?? false,
+            vocabulary: vocabulary, merges: merges, unknownID: unknown,
+            ignoreMerges: modelJSON["ignore_merges"] as? Bool ?? false,
             byteFallback: modelJSON["byte_fallback"] as? Bool ?? false, source: source)
         let added = (root["added_tokens"] as? [[String: Any]] ?? []).compactMap { t -> AddedTokens.Token? in
             guard let id = (t["id"] as? NSNumber)?.intValue, let content = t["content"] as? String else { return nil }
             return AddedTokens.Token(
-                id: id, content: content, special: t["special"] as? Bool ?? false, lstrip: t["lstrip"] as? Bool ?? false,
+                id: id, content: content, special: t["special"] as? Bool ?? false,
+                lstrip: t["lstrip"] as? Bool ?? false,
                 rstrip: t["rstrip"] as? Bool ?? false)
         }
         let (prefix, suffix) = try Self.parsePostProcessor(root["post_processor"], source: source)
@@ -58,7 +67,9 @@ extension Tokenizer {
     /// present, is the chat template) from a Hugging Face model folder.
     public static func load(folder: URL) throws -> Tokenizer {
         let json = folder.appendingPathComponent("tokenizer.json")
-        guard let data = FileManager.default.contents(atPath: json.path) else { throw TokenizerError.missingFile(json.path) }
+        guard let data = FileManager.default.contents(atPath: json.path) else {
+            throw TokenizerError.missingFile(json.path)
+        }
         let config = FileManager.default.contents(atPath: folder.appendingPathComponent("tokenizer_config.json").path)
         let base = try Tokenizer(tokenizerJSON: data, tokenizerConfig: config, source: json.path)
         let jinja = folder.appendingPathComponent("chat_template.jinja")
@@ -69,7 +80,8 @@ extension Tokenizer {
     func withChatTemplate(_ template: String) -> Tokenizer {
         Tokenizer(
             model: model, normalizer: normalizer, preTokenizer: preTokenizer, decoder: decoder, added: addedTokens,
-            prefixIDs: prefixIDs, suffixIDs: suffixIDs, bos: bosToken, eos: eosToken, pad: padTokenID.flatMap(tokenString),
+            prefixIDs: prefixIDs, suffixIDs: suffixIDs, bos: bosToken, eos: eosToken,
+            pad: padTokenID.flatMap(tokenString),
             addBOS: false, chatTemplate: template)
     }
 
@@ -77,7 +89,9 @@ extension Tokenizer {
     static func parseMerges(_ items: [Any], source: String) throws -> [(String, String)] {
         try items.enumerated().map { i, item in
             if let s = item as? String {
-                guard let space = s.firstIndex(of: " ") else { throw TokenizerError.invalidJSON(source, "merge \(i) '\(s)'") }
+                guard let space = s.firstIndex(of: " ") else {
+                    throw TokenizerError.invalidJSON(source, "merge \(i) '\(s)'")
+                }
                 return (String(s[..<space]), String(s[s.index(after: space)...]))
             }
             if let pair = item as? [String], pair.count == 2 { return (pair[0], pair[1]) }

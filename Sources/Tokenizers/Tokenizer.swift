@@ -52,7 +52,8 @@ public final class Tokenizer: @unchecked Sendable {
         eosTokenIDs = Set([lookup(eos)].compactMap { $0 })
         padTokenID = lookup(pad)
         addBOSToken = addBOS
-        self.prefixIDs = addBOS && !(prefixIDs.first == lookup(bos)) ? [lookup(bos)].compactMap { $0 } + prefixIDs : prefixIDs
+        self.prefixIDs =
+            addBOS && !(prefixIDs.first == lookup(bos)) ? [lookup(bos)].compactMap { $0 } + prefixIDs : prefixIDs
         self.suffixIDs = suffixIDs
     }
 

@@ -24,7 +24,8 @@ enum Normalizer {
             }
             self = .replace(pattern, object["content"] as? String ?? "")
         case "Sequence":
-            self = .sequence(try (object["normalizers"] as? [Any] ?? []).map { try Normalizer(json: $0, source: source) })
+            self = .sequence(
+                try (object["normalizers"] as? [Any] ?? []).map { try Normalizer(json: $0, source: source) })
         default: throw TokenizerError.unsupported(source, "normalizer type '\(type)'")
         }
     }
@@ -59,7 +60,8 @@ enum PreTokenizer {
         switch type {
         case "ByteLevel":
             self = .byteLevel(
-                addPrefixSpace: object["add_prefix_space"] as? Bool ?? false, useRegex: object["use_regex"] as? Bool ?? true)
+                addPrefixSpace: object["add_prefix_space"] as? Bool ?? false,
+                useRegex: object["use_regex"] as? Bool ?? true)
         case "Split":
             let pattern = object["pattern"] as? [String: Any]
             let regex: NSRegularExpression
@@ -78,7 +80,8 @@ enum PreTokenizer {
             self = .split(regex, isolated: behavior == "Isolated", invert: false)
         case "Digits": self = .digits(individual: object["individual_digits"] as? Bool ?? false)
         case "Sequence":
-            self = .sequence(try (object["pretokenizers"] as? [Any] ?? []).map { try PreTokenizer(json: $0, source: source) })
+            self = .sequence(
+                try (object["pretokenizers"] as? [Any] ?? []).map { try PreTokenizer(json: $0, source: source) })
         default: throw TokenizerError.unsupported(source, "pre_tokenizer type '\(type)'")
         }
     }
@@ -135,7 +138,9 @@ enum PreTokenizer {
         var out: [String] = []
         var last = 0
         for m in regex.matches(in: text, range: NSRange(location: 0, length: ns.length)) where m.range.length > 0 {
-            if m.range.location > last { out.append(ns.substring(with: NSRange(location: last, length: m.range.location - last))) }
+            if m.range.location > last {
+                out.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
+            }
             if isolated { out.append(ns.substring(with: m.range)) }
             last = m.range.location + m.range.length
         }
@@ -167,9 +172,12 @@ enum TokenDecoder {
             let pattern = (object["pattern"] as? [String: Any])?["String"] as? String ?? ""
             self = .replace(pattern, object["content"] as? String ?? "")
         case "Strip":
-            self = .strip(object["content"] as? String ?? " ", start: object["start"] as? Int ?? 0, stop: object["stop"] as? Int ?? 0)
+            self = .strip(
+                object["content"] as? String ?? " ", start: object["start"] as? Int ?? 0,
+                stop: object["stop"] as? Int ?? 0)
         case "Sequence":
-            self = .sequence(try (object["decoders"] as? [Any] ?? []).map { try TokenDecoder(json: $0, source: source) })
+            self = .sequence(
+                try (object["decoders"] as? [Any] ?? []).map { try TokenDecoder(json: $0, source: source) })
         default: throw TokenizerError.unsupported(source, "decoder type '\(type)'")
         }
     }
@@ -194,7 +202,9 @@ enum TokenDecoder {
             switch step {
             case .replace(let a, let b): text = text.replacingOccurrences(of: a, with: b)
             case .byteFallback:
-                if text.count == 6, text.hasPrefix("<0x"), text.hasSuffix(">"), let b = UInt8(text.dropFirst(3).prefix(2), radix: 16) {
+                if text.count == 6, text.hasPrefix("<0x"), text.hasSuffix(">"),
+                    let b = UInt8(text.dropFirst(3).prefix(2), radix: 16)
+                {
                     return [b]
                 }
             default: break

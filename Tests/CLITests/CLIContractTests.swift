@@ -10,7 +10,8 @@ import TestSupport
     }
 
     @Test func tokenizePrintsTheReferenceIDs() throws {
-        let cases = try JSONDecoder().decode([TokenizerCase].self, from: Fixtures.data("smollm2/tokenizer-smollm2.json"))
+        let cases = try JSONDecoder().decode(
+            [TokenizerCase].self, from: Fixtures.data("smollm2/tokenizer-smollm2.json"))
         var models = [Fixtures.url("tiny-llama").path]
         if let gguf = try Fixtures.smolLM2GGUF() { models.append(gguf.path) }
         for model in models {
@@ -68,7 +69,8 @@ import TestSupport
         #expect(missing.stderr.hasPrefix("error: /nonexistent.gguf"))
         #expect(missing.stderr.split(separator: "\n").count == 1)
 
-        let notGGUF = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-not-a-model-\(getpid()).gguf")
+        let notGGUF = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftlora-not-a-model-\(getpid()).gguf")
         try Data("this is not a model".utf8).write(to: notGGUF)
         defer { try? FileManager.default.removeItem(at: notGGUF) }
         let corrupt = try Lora.run(["inspect", "--model", notGGUF.path])

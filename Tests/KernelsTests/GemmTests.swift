@@ -95,16 +95,20 @@ import Testing
                 format.quantizeRow($0.baseAddress! + r * columns, into: storage.pointer + r * rowBytes, count: columns)
             }
             exact.withUnsafeMutableBufferPointer {
-                format.dequantizeRow(storage.pointer + r * rowBytes, into: $0.baseAddress! + r * columns, count: columns)
+                format.dequantizeRow(
+                    storage.pointer + r * rowBytes, into: $0.baseAddress! + r * columns, count: columns)
             }
         }
-        return (WeightMatrix(format: format, rows: rows, columns: columns, data: storage.pointer, owner: storage), exact)
+        return (
+            WeightMatrix(format: format, rows: rows, columns: columns, data: storage.pointer, owner: storage), exact
+        )
     }
 
     @Test(arguments: WeightFormat.allCases)
     func linearAndBackwardDataReadEveryFormat(format: WeightFormat) {
         let block = format.blockElements
-        for (m, n, k) in [(1, 37, 512), (3, 100, 256), (5, 33, 768), (37, 65, 512), (14, 600, 256)] where k % block == 0 {
+        for (m, n, k) in [(1, 37, 512), (3, 100, 256), (5, 33, 768), (37, 65, 512), (14, 600, 256)] where k % block == 0
+        {
             for path in KernelPath.allCases {
                 Gemm.forcedPath = path
                 defer { Gemm.forcedPath = nil }
@@ -123,7 +127,8 @@ import Testing
                 let (wantDx, scaleDx) = Self.sgemmReference(
                     transA: false, transB: false, m: m, n: k, k: n, alpha: 1, a: dy, lda: n, b: exact, ldb: k, beta: 0,
                     c: [Float](repeating: 0, count: m * k), ldc: k)
-                #expect(Self.check(dx, wantDx, scale: scaleDx) < 1e-5, "backward \(format) \(path) m=\(m) n=\(n) k=\(k)")
+                #expect(
+                    Self.check(dx, wantDx, scale: scaleDx) < 1e-5, "backward \(format) \(path) m=\(m) n=\(n) k=\(k)")
             }
         }
     }

@@ -67,11 +67,13 @@ import Testing
             var out = [Float](repeating: 0, count: queries * heads * d)
             if let mask {
                 Attention.forward(
-                    out: &out, q: q, queries: queries, keys: k, values: v, keyCount: keys, queryOffset: offset, heads: heads,
+                    out: &out, q: q, queries: queries, keys: k, values: v, keyCount: keys, queryOffset: offset,
+                    heads: heads,
                     kvHeads: kvHeads, headDim: d, keyMask: mask)
             } else {
                 Attention.forward(
-                    out: &out, q: q, queries: queries, keys: k, values: v, keyCount: keys, queryOffset: offset, heads: heads,
+                    out: &out, q: q, queries: queries, keys: k, values: v, keyCount: keys, queryOffset: offset,
+                    heads: heads,
                     kvHeads: kvHeads, headDim: d, parallel: { n, body in ThreadPool.shared.parallelFor(n, body) })
             }
             let want = Attention.forwardNaive(
@@ -87,7 +89,8 @@ import Testing
         let k = [Float](repeating: 1, count: 8)
         var out = [Float](repeating: 9, count: 4)
         Attention.forward(
-            out: &out, q: q, queries: 1, keys: k, values: k, keyCount: 2, queryOffset: 1, heads: 1, kvHeads: 1, headDim: 4,
+            out: &out, q: q, queries: 1, keys: k, values: k, keyCount: 2, queryOffset: 1, heads: 1, kvHeads: 1,
+            headDim: 4,
             keyMask: [0, 0])
         #expect(out == [0, 0, 0, 0])
     }

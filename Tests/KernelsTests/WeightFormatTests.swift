@@ -16,7 +16,8 @@ import Testing
 
     @Test func blockSizesAreGGMLs() {
         let expected: [WeightFormat: (Int, Int)] = [
-            .f32: (1, 4), .f16: (1, 2), .bf16: (1, 2), .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20), .q4_K: (256, 144),
+            .f32: (1, 4), .f16: (1, 2), .bf16: (1, 2), .q8_0: (32, 34), .q4_0: (32, 18), .q4_1: (32, 20),
+            .q4_K: (256, 144),
             .q5_K: (256, 176), .q6_K: (256, 210),
         ]
         for f in WeightFormat.allCases {
@@ -31,7 +32,9 @@ import Testing
             let block = Self.bytes(hex: c.hex)
             #expect(block.count == format.blockBytes)
             let fast = block.withUnsafeBytes { format.dequantizedRow($0.baseAddress!, count: format.blockElements) }
-            let reference = block.withUnsafeBytes { format.dequantizeRowReference($0.baseAddress!, count: format.blockElements) }
+            let reference = block.withUnsafeBytes {
+                format.dequantizeRowReference($0.baseAddress!, count: format.blockElements)
+            }
             #expect(fast == c.values, "\(format) fast path")
             #expect(reference == c.values, "\(format) reference")
         }

@@ -40,7 +40,9 @@ import TestSupport
         #expect(try f.float("f32") == 0.5 && f.float("f64") == 0.25 && f.bool("flag"))
         #expect(try f.strings("names") == ["a", "bc"])
         #expect(f.metadata["nested"] == .array([.array([.int32(1), .int32(2)]), .array([.int32(3)])]))
-        #expect(throws: ModelFileError.wrongType(url.path, key: "names", expected: "an integer", found: "array[string]")) {
+        #expect(
+            throws: ModelFileError.wrongType(url.path, key: "names", expected: "an integer", found: "array[string]")
+        ) {
             try f.int("names")
         }
         #expect(throws: ModelFileError.missingKey(url.path, key: "absent")) { try f.string("absent") }
@@ -89,9 +91,13 @@ import TestSupport
         if case .unsupportedVersion(_, 1) = open(patched(4, [1, 0, 0, 0])) {} else { Issue.record("version 1") }
         if case .unsupportedVersion(_, 99) = open(patched(4, [99, 0, 0, 0])) {} else { Issue.record("version 99") }
         // The first key's string length (offset 24) set to 2^60.
-        if case .corrupt = open(patched(24, [0, 0, 0, 0, 0, 0, 0, 0x10])) {} else { Issue.record("absurd string length") }
+        if case .corrupt = open(patched(24, [0, 0, 0, 0, 0, 0, 0, 0x10])) {
+        } else {
+            Issue.record("absurd string length")
+        }
         // An absurd tensor count.
-        if case .corrupt = open(patched(8, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f])) {} else {
+        if case .corrupt = open(patched(8, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f])) {
+        } else {
             Issue.record("absurd tensor count")
         }
         // An array count of 2^60: find the "names" array header (type 8 string, then count).
@@ -120,10 +126,14 @@ import TestSupport
             return d
         }
         #expect(open(tensorFile(dims: [16], type: 0, offset: 0)) == nil)
-        if case .unsupportedTensorType = open(tensorFile(dims: [16], type: 77, offset: 0)) {} else { Issue.record("type 77") }
+        if case .unsupportedTensorType = open(tensorFile(dims: [16], type: 77, offset: 0)) {
+        } else {
+            Issue.record("type 77")
+        }
         if case .corrupt = open(tensorFile(dims: [16], type: 0, offset: 3)) {} else { Issue.record("misaligned") }
         if case .truncated = open(tensorFile(dims: [16], type: 0, offset: 64)) {} else { Issue.record("past the end") }
-        if case .corrupt = open(tensorFile(dims: Array(repeating: 2, count: 17), type: 0, offset: 0)) {} else {
+        if case .corrupt = open(tensorFile(dims: Array(repeating: 2, count: 17), type: 0, offset: 0)) {
+        } else {
             Issue.record("17 dimensions")
         }
         if case .corrupt = open(tensorFile(dims: [30], type: 8, offset: 0)) {} else { Issue.record("partial block") }
@@ -151,7 +161,8 @@ import TestSupport
             ("blk.12.ffn_down.weight", "model.layers.12.mlp.down_proj.weight"),
             ("blk.0.attn_k.bias", "model.layers.0.self_attn.k_proj.bias"),
             ("output_norm.weight", "model.norm.weight"), ("token_embd.weight", "model.embed_tokens.weight"),
-            ("output.weight", "lm_head.weight"), ("blk.1.ffn_norm.weight", "model.layers.1.post_attention_layernorm.weight"),
+            ("output.weight", "lm_head.weight"),
+            ("blk.1.ffn_norm.weight", "model.layers.1.post_attention_layernorm.weight"),
         ] {
             #expect(TensorNames.huggingFace(fromGGUF: gguf) == hf)
             #expect(TensorNames.gguf(fromHuggingFace: hf) == gguf)

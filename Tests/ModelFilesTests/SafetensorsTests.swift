@@ -58,10 +58,12 @@ import TestSupport
         #expect(open(header: #"{"x":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, data: 8) is ModelFileError)
         #expect(
             open(
-                header: #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+                header:
+                    #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
             ) is ModelFileError)
-        guard case .unsupportedDType(_, "x", "F8_E4M3") = open(
-            header: #"{"x":{"dtype":"F8_E4M3","shape":[16],"data_offsets":[0,16]}}"#) as? ModelFileError
+        guard
+            case .unsupportedDType(_, "x", "F8_E4M3") = open(
+                header: #"{"x":{"dtype":"F8_E4M3","shape":[16],"data_offsets":[0,16]}}"#) as? ModelFileError
         else {
             Issue.record("unknown dtype")
             return

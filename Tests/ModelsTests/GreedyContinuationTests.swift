@@ -50,8 +50,10 @@ import Tokenizers
         let a = [5, 17, 300, 9, 44, 1000, 2]
         let b = [7, 7, 80]
         let together = KVCache(configuration: model.configuration, slots: 2, capacity: 16)
-        let prefill = try model.forward([.init(slot: 0, tokens: a), .init(slot: 1, tokens: b)], cache: together, outputs: .last)
-        let step = try model.forward([.init(slot: 0, tokens: [11]), .init(slot: 1, tokens: [12])], cache: together, outputs: .last)
+        let prefill = try model.forward(
+            [.init(slot: 0, tokens: a), .init(slot: 1, tokens: b)], cache: together, outputs: .last)
+        let step = try model.forward(
+            [.init(slot: 0, tokens: [11]), .init(slot: 1, tokens: [12])], cache: together, outputs: .last)
         for (slot, tokens, next) in [(0, a, 11), (1, b, 12)] {
             let alone = KVCache(configuration: model.configuration, slots: 1, capacity: 16)
             let p = try model.forward([.init(slot: 0, tokens: tokens)], cache: alone, outputs: .last)
@@ -75,7 +77,8 @@ import Tokenizers
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-bert-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try Data(#"{"model_type": "bert", "hidden_size": 8}"#.utf8).write(to: folder.appendingPathComponent("config.json"))
+        try Data(#"{"model_type": "bert", "hidden_size": 8}"#.utf8).write(
+            to: folder.appendingPathComponent("config.json"))
         #expect {
             try ModelLoader.load(path: folder.path)
         } throws: { error in

@@ -1,0 +1,132 @@
+import Foundation
+import ModelFiles
+import Testing
+import TestSupport
+
+@testable import Tokenizers
+
+/// Token ids and decodes against Hugging Face `tokenizers` (../shared/fixtures/smollm2/tokenizer-smollm2.json).
+@Suite struct TokenizerTests {
+    struct Case: Decodable {
+        var text: String
+        var ids: [Int]
+        var decoded: String
+    }
+
+    static let cases: [Case] =
+        (try? JSONDecoder().decode([Case].self, from: Fixtures.data("smollm2/tokenizer-smollm2.json"))) ?? []
+
+    /// Every tokenizer that must agree with the reference: both tiny models' tokenizer.json,
+    /// a GGUF vocabulary built from that vocabulary, and the real GGUF when present.
+    static func tokenizers() throws -> [(String, Tokenizer)] {
+        var all: [(String, Tokenizer)] = [
+            ("tiny-llama", try Tokenizer.load(folder: Fixtures.url("tiny-llama"))),
+            ("tiny-qwen2", try Tokenizer.load(folder: Fixtures.url("tiny-qwen2"))),
+            ("GGUF vocabulary from tokenizer.json", try ggufStandIn()),
+        ]
+        if let url = try Fixtures.smolLM2GGUF() {
+            all.append(("SmolLM2 GGUF", try Tokenizer(ggufVocabulary: GGUFVocabulary(GGUFFile(url: url)))))
+        }
+        return all
+    }
+
+    /// The GGUF path fed with tiny-llama's tokenizer.json contents.
+    static func ggufStandIn() throws -> Tokenizer {
+        let root = try JSONSerialization.jsonObject(with: Fixtures.data("tiny-llama/tokenizer.json")) as! [String: Any]
+        let model = root["model"] as! [String: Any]
+        let vocab = model["vocab"] as! [String: Int]
+        var tokens = [String](repeating: "", count: vocab.count)
+        for (t, id) in vocab { tokens[id] = t }
+        var types = [Int](repeating: 1, count: vocab.count)
+        for added in root["added_tokens"] as! [[String: Any]] where added["special"] as? Bool == true {
+            types[added["id"] as! Int] = 3
+        }
+        let merges = (model["merges"] as! [[String]]).map { $0.joined(separator: " ") }
+        return try Tokenizer(
+            ggufVocabulary: GGUFVocabulary(
+                model: "gpt2", pre: "smollm", tokens: tokens, tokenTypes: types, merges: merges, bosTokenID: 1,
+                eosTokenID: 2, padTokenID: 2, unknownTokenID: 0, addBOSToken: false, chatTemplate: nil))
+    }
+
+    @Test func idsAndDecodesEqualTheReference() throws {
+        #expect(Self.cases.count == 13)
+        for (name, tokenizer) in try Self.tokenizers() {
+            for c in Self.cases {
+                #expect(tokenizer.encode(c.text) == c.ids, "\(name): \(c.text.debugDescription)")
+                #expect(tokenizer.decode(c.ids) == c.decoded, "\(name): decode \(c.text.debugDescription)")
+            }
+        }
+    }
+
+    @Test func specialTokensAndSkipping() throws {
+        let t = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
+        #expect(t.bosTokenID == 1 && t.eosTokenIDs == [2] && t.padTokenID == 2)
+        #expect(t.isSpecial(2) && !t.isSpecial(19556))
+        let ids = t.encode("<|im_start|>assistant\nHi<|im_end|>")
+        #expect(ids.first == 1 && ids.last == 2)
+        #expect(t.decode(ids, skipSpecialTokens: true) == "assistant\nHi")
+        #expect(t.vocabularySize == 49152)
+        #expect(t.chatTemplate?.contains("im_start") == true)
+    }
+
+    @Test func handCodedSplitterAgreesWithTheRegex() throws {
+        let regex = try NSRegularExpression(pattern: PreTokenizer.gpt2Pattern)
+        var samples = Self.cases.map(\.text)
+        samples += ["a  b", "x \n y", "it's  'tis  you're", "  \t\n", "1 22 333 a1b2", "‽!? ¿¡", "end   ", " 'll 'LL"]
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("ab 1'\n\t!é漢🙂  ")
+        for _ in 0..<300 { samples.append(String((0..<20).map { _ in alphabet.randomElement(using: &rng)! })) }
+        for s in samples {
+            let ns = s as NSString
+            let want = regex.matches(in: s, range: NSRange(location: 0, length: ns.length)).map {
+                ns.substring(with: $0.range)
+            }
+            #expect(GPT2Splitter.split(s) == want, "\(s.debugDescription)")
+        }
+    }
+
+    @Test func streamingHoldsBackSplitCharacters() throws {
+        let t = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
+        for text in ["Emoji 🙂🚀 and 低秩适配 done", "日本語のテキストと한국어", "café 🧑‍🚀!"] {
+            let ids = t.encode(text)
+            var stream = StreamingDetokenizer(tokenizer: t, skipSpecialTokens: true)
+            var pieces: [String] = []
+            for id in ids { pieces.append(stream.append(id)) }
+            pieces.append(stream.flush())
+            #expect(pieces.joined() == text)
+            #expect(!pieces.contains { $0.contains("\u{FFFD}") }, "a delta split a character")
+        }
+        // Some byte-level tokens of this text end inside a character, so some deltas must be empty.
+        let ids = t.encode("🙂")
+        #expect(ids.count > 1)
+    }
+
+    @Test func chatTextEncodesToPromptIDs() throws {
+        struct Prompt: Decodable {
+            var chat_text: String
+            var input_ids: [Int]
+        }
+        let prompts = try JSONDecoder().decode([Prompt].self, from: Fixtures.data("smollm2/prompts.json"))
+        for (name, t) in try Self.tokenizers() {
+            for p in prompts { #expect(t.encode(p.chat_text) == p.input_ids, "\(name)") }
+        }
+    }
+
+    @Test func unsupportedDefinitionsAreNamed() {
+        let json = #"{"model": {"type": "WordPiece", "vocab": {}}}"#
+        #expect(throws: TokenizerError.unsupported("t.json", "model type 'WordPiece' (only BPE)")) {
+            try Tokenizer(tokenizerJSON: Data(json.utf8), source: "t.json")
+        }
+        let pre =
+            #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}"#
+        #expect(throws: TokenizerError.unsupported("t.json", "pre_tokenizer type 'Whitespace'")) {
+            try Tokenizer(tokenizerJSON: Data(pre.utf8), source: "t.json")
+        }
+        #expect(throws: TokenizerError.self) {
+            try Tokenizer(
+                ggufVocabulary: GGUFVocabulary(
+                    model: "gpt2", pre: "mystery", tokens: ["a"], tokenTypes: [1], merges: [], bosTokenID: nil,
+                    eosTokenID: nil, padTokenID: nil, unknownTokenID: nil, addBOSToken: nil, chatTemplate: nil))
+        }
+    }
+}
