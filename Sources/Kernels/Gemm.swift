@@ -289,6 +289,18 @@ public enum Gemm {
         }
     }
 
+    typealias FusedDot = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, Int) -> Float
+
+    /// The fused dequantize-dot kernel of a format, where one exists.
+    static func fusedDot(_ format: WeightFormat) -> FusedDot? {
+        switch format {
+        case .q4_1: ck_dot_q4_1
+        case .q4_0: ck_dot_q4_0
+        case .q8_0: ck_dot_q8_0
+        default: nil
+        }
+    }
+
     /// Decode-sized inputs (a few rows): stream W once, one dequantized row at a time, no packing.
     static func linearSmall(
         _ x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into out: UnsafeMutablePointer<Float>,
@@ -298,12 +310,22 @@ public enum Gemm {
         let k = weight.columns
         let path = activePath.rawValue
         let threads = n * k < 65536 ? 1 : ThreadPool.shared.threadCount
+        // Formats with a fused dequantize-dot kernel skip the dequantized row entirely.
+        let fused = activePath == .avx512 ? fusedDot(weight.format) : nil
         func body(_ t: Int) {
             let start = t * n / threads
             let end = (t + 1) * n / threads
             let row = UnsafeMutablePointer<Float>.allocate(capacity: k)
             defer { row.deallocate() }
             for j in start..<end {
+                if let fused {
+                    let q = weight.row(j).assumingMemoryBound(to: UInt8.self)
+                    for i in 0..<m {
+                        let s = fused(q, x + i * k, k)
+                        if accumulate { out[i * n + j] += s } else { out[i * n + j] = s }
+                    }
+                    continue
+                }
                 let w: UnsafePointer<Float>
                 if weight.format == .f32 {
                     w = weight.row(j).assumingMemoryBound(to: Float.self)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Runs data-parallel loops on the machine's cores.
@@ -10,7 +11,6 @@ public final class ThreadPool: @unchecked Sendable {
 
     private let lock = NSLock()
     private var count: Int
-    private static let nestingKey = "swiftlora.threadpool.inside"
 
     init() {
         let env = ProcessInfo.processInfo.environment["SWIFTLORA_THREADS"].flatMap(Int.init)
@@ -24,23 +24,22 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Calls `body(i)` for every `i` in `0..<count`, spread over the threads; returns when all are done.
+    /// A nested call, or one made while another thread uses the pool, runs serially.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         let threads = min(threadCount, count)
-        if threads <= 1 || Thread.current.threadDictionary[Self.nestingKey] != nil {
+        if threads <= 1 {
             for i in 0..<count { body(i) }
             return
         }
         withoutActuallyEscaping(body) { body in
-            // The closure outlives no call: concurrentPerform returns after every iteration ran.
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let body = box.value
-                let inner = Thread.current.threadDictionary
-                inner[Self.nestingKey] = true
-                defer { inner[Self.nestingKey] = nil }
-                let start = t * count / threads
-                let end = (t + 1) * count / threads
-                for i in start..<end { body(i) }
+            // The closure outlives no call: ck_pool_parallel returns after every index ran.
+            var box = UncheckedBox(body)
+            withUnsafeMutablePointer(to: &box) { pointer in
+                ck_pool_parallel(
+                    Int32(threads), count,
+                    { context, index in
+                        context!.assumingMemoryBound(to: UncheckedBox<(Int) -> Void>.self).pointee.value(index)
+                    }, pointer)
             }
         }
     }

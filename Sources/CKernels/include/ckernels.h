@@ -53,3 +53,27 @@ void ck_axpy(int path, ptrdiff_t n, float alpha, const float *x, float *y);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Dot products of one quantized row with a float vector, without writing the row out
+/// (decode reads every weight once per token). n is a multiple of 32.
+float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n);
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// A task of a parallel loop: called with the caller's context and an index.
+typedef void (*ck_task_fn)(void *context, long index);
+/// Runs fn(context, i) for i in 0..<count on up to `threads` threads (the caller is one of them).
+/// Workers are persistent and spin briefly before sleeping, so a call costs microseconds.
+void ck_pool_parallel(int threads, long count, ck_task_fn fn, void *context);
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,122 @@
+// Fused dequantize-and-dot for the common GGUF formats (decode's matrix-vector products).
+// Per block, Σ (d·q + m)·x = d·Σ q·x + m·Σ x: one multiply per element instead of two.
+#include "ckernels.h"
+#include <immintrin.h>
+
+static inline float h2f(const uint8_t *p) { return ck_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
+
+#if defined(__x86_64__)
+// Half → float with the F16C instruction (every AVX-512 CPU has it).
+__attribute__((target("f16c"))) static inline float h2f_fast(const uint8_t *p) {
+    return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
+}
+
+// Expands 16 bytes of nibbles to 32 floats: low nibbles are elements 0..15, high 16..31.
+__attribute__((target("avx512f,avx512bw"))) static inline void nibbles(const uint8_t *qs, __m512 *lo, __m512 *hi) {
+    __m128i bytes = _mm_loadu_si128((const __m128i *)qs);
+    __m512i wide = _mm512_cvtepu8_epi32(bytes);
+    *lo = _mm512_cvtepi32_ps(_mm512_and_si512(wide, _mm512_set1_epi32(0xf)));
+    *hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(wide, 4));
+}
+
+__attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q4_1_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
+    // Two blocks per iteration into separate accumulators: four independent FMA chains.
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 accm0 = _mm512_setzero_ps(), accm1 = _mm512_setzero_ps();
+    ptrdiff_t blocks = n / 32, b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const uint8_t *k0 = row + b * 20, *k1 = k0 + 20;
+        const float *x0 = x + b * 32, *x1 = x0 + 32;
+        __m512 lo0, hi0, lo1, hi1;
+        nibbles(k0 + 4, &lo0, &hi0);
+        nibbles(k1 + 4, &lo1, &hi1);
+        __m512 a0 = _mm512_loadu_ps(x0), a1 = _mm512_loadu_ps(x0 + 16);
+        __m512 c0 = _mm512_loadu_ps(x1), c1 = _mm512_loadu_ps(x1 + 16);
+        __m512 qx0 = _mm512_fmadd_ps(hi0, a1, _mm512_mul_ps(lo0, a0));
+        __m512 qx1 = _mm512_fmadd_ps(hi1, c1, _mm512_mul_ps(lo1, c0));
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k0)), qx0, acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k1)), qx1, acc1);
+        accm0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k0 + 2)), _mm512_add_ps(a0, a1), accm0);
+        accm1 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k1 + 2)), _mm512_add_ps(c0, c1), accm1);
+    }
+    for (; b < blocks; b++) {
+        const uint8_t *blk = row + b * 20;
+        const float *xb = x + b * 32;
+        __m512 lo, hi;
+        nibbles(blk + 4, &lo, &hi);
+        __m512 a0 = _mm512_loadu_ps(xb), a1 = _mm512_loadu_ps(xb + 16);
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk)), _mm512_fmadd_ps(hi, a1, _mm512_mul_ps(lo, a0)), acc0);
+        accm0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk + 2)), _mm512_add_ps(a0, a1), accm0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(accm0, accm1)));
+}
+
+__attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q4_0_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    __m512 eight = _mm512_set1_ps(8.0f);
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 18;
+        const float *xb = x + b * 32;
+        __m512 lo, hi;
+        nibbles(blk + 2, &lo, &hi);
+        __m512 qx = _mm512_fmadd_ps(_mm512_sub_ps(hi, eight), _mm512_loadu_ps(xb + 16),
+                                    _mm512_mul_ps(_mm512_sub_ps(lo, eight), _mm512_loadu_ps(xb)));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk)), qx, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+__attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q8_0_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 34;
+        const float *xb = x + b * 32;
+        __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
+        __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
+        __m512 qx = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(xb)));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk)), qx, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static int has_avx512bw(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+#endif
+
+static float dot_generic(void (*dequant)(const uint8_t *, float *, ptrdiff_t), int block_bytes, const uint8_t *row,
+                         const float *x, ptrdiff_t n) {
+    float tmp[32];
+    float s = 0;
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        dequant(row + b * block_bytes, tmp, 32);
+        for (int j = 0; j < 32; j++) s += tmp[j] * x[b * 32 + j];
+    }
+    return s;
+}
+
+float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (has_avx512bw()) return dot_q4_1_avx512(row, x, n);
+#endif
+    return dot_generic(ck_dequant_q4_1, 20, row, x, n);
+}
+
+float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (has_avx512bw()) return dot_q4_0_avx512(row, x, n);
+#endif
+    return dot_generic(ck_dequant_q4_0, 18, row, x, n);
+}
+
+float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (has_avx512bw()) return dot_q8_0_avx512(row, x, n);
+#endif
+    return dot_generic(ck_dequant_q8_0, 34, row, x, n);
+}
