@@ -1,7 +1,9 @@
 // Fused dequantize-and-dot for the common GGUF formats (decode's matrix-vector products).
 // Per block, Σ (d·q + m)·x = d·Σ q·x + m·Σ x: one multiply per element instead of two.
 #include "ckernels.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 static inline float h2f(const uint8_t *p) { return ck_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 

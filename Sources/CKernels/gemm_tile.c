@@ -1,6 +1,8 @@
 // GEMM micro-kernels over packed panels (see ckernels.h for the layout).
 #include "ckernels.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <string.h>
 
 int ck_best_path(void) {

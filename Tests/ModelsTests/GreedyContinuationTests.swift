@@ -35,6 +35,9 @@ import Tokenizers
             parameters.maxTokens = prompt.greedyIDs.count
             let result = try generator.generate(promptIDs: prompt.inputIDs, parameters: parameters)
             #expect(result.ids == prompt.greedyIDs, "prompt \(i)")
+            // A continuation that ends in <|im_end|> stops there (end of sequence), else at max tokens.
+            let endsWithEOS = prompt.greedyIDs.last.map(generator.endOfSequenceIDs.contains) ?? false
+            #expect(result.finishReason == (endsWithEOS ? .stop : .length), "prompt \(i)")
             // transformers' greedy_text is decode(greedy_ids) with special tokens kept (an <|im_end|> may end it).
             #expect(loaded.tokenizer.decode(result.ids) == prompt.greedyText, "prompt \(i)")
             #expect(result.text == loaded.tokenizer.decode(result.ids, skipSpecialTokens: true))
