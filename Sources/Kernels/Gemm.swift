@@ -21,8 +21,10 @@ public enum KernelPath: Int32, Sendable, CaseIterable {
 public enum Gemm {
     static let mr = Int(CK_MR)
     static let nr = Int(CK_NR)
-    /// K block: a multiple of 256 so K-quant blocks are never split.
-    static let kc = 256
+    /// K block: a multiple of 256 so K-quant blocks are never split, or all of K when K is short
+    /// (a ragged last block costs more than a deeper one).
+    static let kc = 512
+    static func depthBlock(_ k: Int) -> Int { k <= 1024 ? k : kc }
     static let mc = 120
     /// N block: a multiple of NR and of 256 (column ranges of quantized rows stay whole blocks).
     static let nc = 512
@@ -146,13 +148,28 @@ public enum Gemm {
         let units = (n + unit - 1) / unit
         let flops = 2 * m * n * k
         let pool = ThreadPool.shared
-        let threads = flops < 2_000_000 ? 1 : min(pool.threadCount, units)
+        let available = flops < 2_000_000 ? 1 : pool.threadCount
+        // Split N when it has panels to spare; a narrow N (few panels) splits M instead, each
+        // thread then packing all of B (small in that case).
+        let splitRows = units < 4 * available && m >= 2 * mc
+        let threads = splitRows ? available : min(available, units)
         func body(_ t: Int) {
-            let jStart = t * units / threads * unit
-            let jEnd = min((t + 1) * units / threads * unit, n)
-            guard jEnd > jStart else { return }
-            let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kc)
-            let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kc)
+            var jStart = 0
+            var jEnd = n
+            var iStart = 0
+            var iEnd = m
+            if splitRows {
+                let panels = (m + mr - 1) / mr
+                iStart = t * panels / threads * mr
+                iEnd = min((t + 1) * panels / threads * mr, m)
+            } else {
+                jStart = t * units / threads * unit
+                jEnd = min((t + 1) * units / threads * unit, n)
+            }
+            guard jEnd > jStart, iEnd > iStart else { return }
+            let kBlock = depthBlock(k)
+            let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kBlock)
+            let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kBlock)
             defer {
                 aBuffer.deallocate()
                 bBuffer.deallocate()
@@ -162,12 +179,12 @@ public enum Gemm {
                 let cols = min(nc, jEnd - j0)
                 var k0 = 0
                 while k0 < k {
-                    let depth = min(kc, k - k0)
+                    let depth = min(kBlock, k - k0)
                     packB(j0, k0, cols, depth, bBuffer)
                     let add: Int32 = (accumulate || k0 > 0) ? 1 : 0
-                    var i0 = 0
-                    while i0 < m {
-                        let rows = min(mc, m - i0)
+                    var i0 = iStart
+                    while i0 < iEnd {
+                        let rows = min(mc, iEnd - i0)
                         packA(i0, k0, rows, depth, aBuffer)
                         var q = 0
                         while q * nr < cols {

@@ -22,6 +22,7 @@ import Testing
 
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (7, 7, 7), (33, 33, 33), (1, 577, 33), (37, 65, 300), (3, 100, 64), (13, 577, 512), (40, 64, 577),
+        (260, 50, 70),
     ]
 
     static func sgemmReference(
@@ -107,8 +108,8 @@ import Testing
     @Test(arguments: WeightFormat.allCases)
     func linearAndBackwardDataReadEveryFormat(format: WeightFormat) {
         let block = format.blockElements
-        for (m, n, k) in [(1, 37, 512), (3, 100, 256), (5, 33, 768), (37, 65, 512), (14, 600, 256)] where k % block == 0
-        {
+        for (m, n, k) in [(1, 37, 512), (3, 100, 256), (5, 33, 768), (37, 65, 512), (14, 600, 256), (250, 33, 1280)]
+        where k % block == 0 {
             for path in KernelPath.allCases {
                 Gemm.forcedPath = path
                 defer { Gemm.forcedPath = nil }
