@@ -184,3 +184,30 @@ void ck_axpy(int path, ptrdiff_t n, float alpha, const float *x, float *y) {
 #endif
     for (ptrdiff_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
+
+#include <math.h>
+
+void ck_attention_row(int path, const float *q, const float *k, const float *v, ptrdiff_t stride, int n, int d,
+                      float scale, const uint8_t *mask, float *scores, float *out) {
+    float top = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        if (mask && !mask[j]) {
+            scores[j] = -INFINITY;
+            continue;
+        }
+        scores[j] = ck_dot(path, q, k + j * stride, d) * scale;
+        if (scores[j] > top) top = scores[j];
+    }
+    for (int i = 0; i < d; i++) out[i] = 0;
+    if (top == -INFINITY) return;
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        float e = scores[j] == -INFINITY ? 0.0f : expf(scores[j] - top);
+        scores[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) {
+        if (scores[j] != 0) ck_axpy(path, d, scores[j] * inv, v + j * stride, out);
+    }
+}

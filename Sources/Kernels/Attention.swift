@@ -35,14 +35,19 @@ public enum Attention {
             let vBase = values + kvh * headDim
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * keyCount)
             defer { scores.deallocate() }
-            // scores(queries, keyCount) = q_h · k_hᵀ
             if queries == 1 {
-                for j in 0..<keyCount { scores[j] = ck_dot(path, q + h * headDim, kBase + j * kvStride, headDim) }
-            } else {
-                Gemm.sgemm(
-                    transA: false, transB: true, m: queries, n: keyCount, k: headDim, alpha: 1, a: q + h * headDim,
-                    lda: qStride, b: kBase, ldb: kvStride, beta: 0, c: scores, ldc: keyCount)
+                // Decode: one row, done in C (scores, softmax and P·V without leaving the cache).
+                let visible = min(keyCount, queryOffset + 1)
+                ck_attention_row(
+                    path, q + h * headDim, kBase, vBase, kvStride, Int32(visible), Int32(headDim), scale, keyMask,
+                    scores,
+                    out + h * headDim)
+                return
             }
+            // scores(queries, keyCount) = q_h · k_hᵀ
+            Gemm.sgemm(
+                transA: false, transB: true, m: queries, n: keyCount, k: headDim, alpha: 1, a: q + h * headDim,
+                lda: qStride, b: kBase, ldb: kvStride, beta: 0, c: scores, ldc: keyCount)
             for t in 0..<queries {
                 let row = scores + t * keyCount
                 let visible = min(keyCount, queryOffset + t + 1)
@@ -53,14 +58,9 @@ public enum Attention {
             }
             Activations.softmax(scores, rows: queries, cols: keyCount)
             // out_h(queries, headDim) = P · v_h
-            for t in 0..<queries {
-                let o = out + t * qStride + h * headDim
-                o.update(repeating: 0, count: headDim)
-                let row = scores + t * keyCount
-                for j in 0..<keyCount where row[j] != 0 {
-                    ck_axpy(path, headDim, row[j], vBase + j * kvStride, o)
-                }
-            }
+            Gemm.sgemm(
+                transA: false, transB: false, m: queries, n: headDim, k: keyCount, alpha: 1, a: scores, lda: keyCount,
+                b: vBase, ldb: kvStride, beta: 0, c: out + h * headDim, ldc: qStride)
         }
     }
 

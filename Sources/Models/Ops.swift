@@ -31,7 +31,11 @@ enum Ops {
         into out: UnsafeMutablePointer<Float>
     ) {
         weight.withUnsafeBufferPointer { w in
-            RMSNorm.forward(x, weight: w.baseAddress!, rows: rows, dim: dim, eps: eps, into: out)
+            ThreadPool.shared.parallelRanges(rows, minimumPerThread: 32) { r in
+                RMSNorm.forward(
+                    x + r.lowerBound * dim, weight: w.baseAddress!, rows: r.count, dim: dim, eps: eps,
+                    into: out + r.lowerBound * dim)
+            }
         }
     }
 
@@ -42,7 +46,10 @@ enum Ops {
     static func siluMul(
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>
     ) {
-        Activations.siluMul(gate: gate, up: up, count: count, into: out)
+        ThreadPool.shared.parallelRanges(count, minimumPerThread: 16384) { r in
+            Activations.siluMul(
+                gate: gate + r.lowerBound, up: up + r.lowerBound, count: r.count, into: out + r.lowerBound)
+        }
     }
 
     // swift-format-ignore

@@ -77,3 +77,15 @@ void ck_pool_parallel(int threads, long count, ck_task_fn fn, void *context);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// One query row of one head attending to n keys (decode): out(d) = softmax(scale · q·K) · V,
+/// skipping keys whose mask byte is 0 (mask may be NULL). K and V rows are `stride` floats apart.
+/// scores is scratch of n floats. A query with no visible key gets zeros.
+void ck_attention_row(int path, const float *q, const float *k, const float *v, ptrdiff_t stride, int n, int d,
+                      float scale, const uint8_t *mask, float *scores, float *out);
+#ifdef __cplusplus
+}
+#endif
