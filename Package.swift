@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "Generation", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),
     ]
 )

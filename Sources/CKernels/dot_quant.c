@@ -69,16 +69,29 @@ __attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q4_0_avx51
 }
 
 __attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q8_0_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
-    __m512 acc = _mm512_setzero_ps();
-    for (ptrdiff_t b = 0; b < n / 32; b++) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    ptrdiff_t blocks = n / 32, b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const uint8_t *k0 = row + b * 34, *k1 = k0 + 34;
+        const float *x0 = x + b * 32, *x1 = x0 + 32;
+        __m512 p0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(k0 + 2))));
+        __m512 p1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(k0 + 18))));
+        __m512 r0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(k1 + 2))));
+        __m512 r1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(k1 + 18))));
+        __m512 qx0 = _mm512_fmadd_ps(p1, _mm512_loadu_ps(x0 + 16), _mm512_mul_ps(p0, _mm512_loadu_ps(x0)));
+        __m512 qx1 = _mm512_fmadd_ps(r1, _mm512_loadu_ps(x1 + 16), _mm512_mul_ps(r0, _mm512_loadu_ps(x1)));
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k0)), qx0, acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(k1)), qx1, acc1);
+    }
+    for (; b < blocks; b++) {
         const uint8_t *blk = row + b * 34;
         const float *xb = x + b * 32;
         __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
         __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
         __m512 qx = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(xb)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk)), qx, acc);
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(h2f_fast(blk)), qx, acc0);
     }
-    return _mm512_reduce_add_ps(acc);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 static int has_avx512bw(void) {

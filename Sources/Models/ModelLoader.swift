@@ -59,6 +59,10 @@ public enum ModelLoader {
 
     static func loadGGUF(_ url: URL) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
+        let architecture = try file.architecture()
+        guard LlamaConfiguration.supportedModelTypes.contains(architecture) else {
+            throw ModelError.unsupportedArchitecture(architecture)
+        }
         let configData = try file.huggingFaceConfig()
         let configuration = try LlamaConfiguration.decode(configData, source: url.lastPathComponent)
         let store = try GGUFStore(file: file)

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Testing
 import TestSupport
 
@@ -76,6 +77,18 @@ import TestSupport
         let corrupt = try Lora.run(["inspect", "--model", notGGUF.path])
         #expect(corrupt.status != 0)
         #expect(corrupt.stderr.hasPrefix("error:"))
+
+        // A well-formed GGUF of an architecture we do not run.
+        var writer = GGUFWriter()
+        writer.metadata = [("general.architecture", .string("gemma3"))]
+        let gemma = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-gemma-\(getpid()).gguf")
+        try writer.write(to: gemma)
+        defer { try? FileManager.default.removeItem(at: gemma) }
+        let unsupported = try Lora.run(["generate", "--model", gemma.path, "--prompt", "x"])
+        #expect(unsupported.status != 0)
+        #expect(
+            unsupported.stderr
+                == "error: unsupported architecture 'gemma3' (supported: llama, mistral, qwen2, smollm)\n")
     }
 
     @Test func inspectSummarizesTheModel() throws {

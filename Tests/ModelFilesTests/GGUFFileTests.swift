@@ -88,6 +88,7 @@ import TestSupport
             #expect(open(good.prefix(cut)) != nil, "cut at \(cut)")
         }
         if case .badMagic = open(patched(0, Array("GGML".utf8))) {} else { Issue.record("bad magic") }
+        #expect(open(patched(4, [2, 0, 0, 0])) == nil, "version 2 has the same layout and is read")
         if case .unsupportedVersion(_, 1) = open(patched(4, [1, 0, 0, 0])) {} else { Issue.record("version 1") }
         if case .unsupportedVersion(_, 99) = open(patched(4, [99, 0, 0, 0])) {} else { Issue.record("version 99") }
         // The first key's string length (offset 24) set to 2^60.
