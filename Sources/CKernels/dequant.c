@@ -159,16 +159,20 @@ CK_CLONES void ck_dequant_q6_k(const uint8_t *src, float *dst, ptrdiff_t n) {
         float d = half_to_float(read_u16(blk + 208));
         float *y = dst + b * 256;
         for (int half = 0; half < 2; half++) {
-            for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int q1 = (int)((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                int q2 = (int)((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = d * (float)sc[is + 0] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            // Output group g (32 values) takes its low 4 bits from ql (bytes 0..31 or 32..63, low or
+            // high nibble) and 2 high bits from qh; each 16 values share one int8 scale. Loops with
+            // a fixed scale and shift vectorize.
+            for (int g = 0; g < 4; g++) {
+                const uint8_t *low = ql + (g & 1) * 32;
+                int nibbleShift = (g >> 1) * 4;
+                int highShift = 2 * g;
+                for (int sub = 0; sub < 2; sub++) {
+                    float scale = d * (float)sc[2 * g + sub];
+                    for (int l = sub * 16; l < sub * 16 + 16; l++) {
+                        int q = (int)(((low[l] >> nibbleShift) & 0xf) | (((qh[l] >> highShift) & 3) << 4)) - 32;
+                        y[32 * g + l] = scale * (float)q;
+                    }
+                }
             }
             y += 128;
             ql += 64;
