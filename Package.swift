@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "LoRA", targets: ["LoRA"]),
         .library(name: "Generation", targets: ["Generation"]),
         .executable(name: "lora", targets: ["LoRACLI"]),
     ],
@@ -25,11 +26,12 @@ let package = Package(
         .target(name: "ModelFiles", dependencies: ["Kernels"]),
         .target(name: "Tokenizers", dependencies: ["ModelFiles"]),
         .target(name: "Models", dependencies: ["Kernels", "ModelFiles", "Tokenizers"]),
+        .target(name: "LoRA", dependencies: ["Kernels", "ModelFiles", "Models"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenizers"]),
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Kernels", "ModelFiles", "Tokenizers", "Models", "Generation",
+                "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Generation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +43,7 @@ let package = Package(
             name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFiles", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "Generation", "TestSupport"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),
     ]

@@ -11,12 +11,14 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var adapters: AdapterOptions
 
     @Option(name: .long, help: "A system message for the conversation.")
     var system: String?
 
     func run() throws {
         let loaded = try modelOptions.load()
+        try adapters.attach(to: loaded)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var messages: [ChatMessage] = []
         func reset() {

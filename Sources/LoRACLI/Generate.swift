@@ -11,6 +11,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var adapters: AdapterOptions
 
     @Option(name: .long, help: "The prompt text.")
     var prompt: String
@@ -26,6 +27,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let loaded = try modelOptions.load()
+        try adapters.attach(to: loaded)
         let promptIDs: [Int]
         if chat {
             var messages: [ChatMessage] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import LoRA
 import ModelFiles
 import Models
 import Tokenizers
@@ -22,7 +23,7 @@ struct Lora: ParsableCommand {
             // Errors from our modules are one readable line; argument errors keep ArgumentParser's usage text.
             guard
                 error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
-                    || error is GenerationError || error is CLIError
+                    || error is GenerationError || error is LoRAError || error is CLIError
             else { exit(withError: error) }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Generation
 import Kernels
+import LoRA
 import Models
 
 /// `--model` and `--threads`, shared by every command that loads a model.
@@ -63,4 +64,30 @@ struct SamplingOptions: ParsableArguments {
 /// Writes to standard error: logs and progress never mix with the text on standard output.
 func log(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// `--adapter DIR[:WEIGHT]`, repeatable: PEFT adapters added to the model, combined linearly.
+struct AdapterOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "A PEFT adapter folder, optionally with a weight (DIR:0.5). Repeat to combine adapters linearly.")
+    var adapter: [String] = []
+
+    /// Attaches every adapter to the loaded model.
+    func attach(to loaded: LoadedModel) throws {
+        for spec in adapter {
+            var path = spec
+            var weight: Float = 1
+            if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
+                path = String(spec[..<colon])
+                weight = w
+            }
+            let adapter = try LoRAAdapter.load(folder: URL(fileURLWithPath: path))
+            for key in adapter.config.ignoredKeys {
+                log("warning: \(path)/adapter_config.json: ignoring unknown key '\(key)'")
+            }
+            try adapter.attach(to: loaded.model, weight: weight, source: path)
+            log("adapter \(path) (r=\(adapter.config.r), \(adapter.modules.count) modules, weight \(weight))")
+        }
+    }
 }

@@ -19,6 +19,9 @@ public final class LlamaModel: @unchecked Sendable {
     public let norm: [Float]  // (H)
     public let lmHead: WeightMatrix  // (V, H), the embedding itself when tied
     let rope: RoPE
+    /// Adapters added to projections' outputs, applied in order (see ``LinearAdapter``).
+    /// Attach them before running; they are read by every forward call.
+    public var adapters: [ProjectionKey: [any LinearAdapter]] = [:]
 
     /// Tokens to append to one cache slot in a forward call.
     public struct Sequence: Sendable {
@@ -92,6 +95,9 @@ public final class LlamaModel: @unchecked Sendable {
             Ops.linear(xn.pointer, rows: R, weight: layer.qProj, bias: layer.qBias, into: q.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.kProj, bias: layer.kBias, into: k.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.vProj, bias: layer.vBias, into: v.pointer)
+            adapt(l, .qProj, xn.pointer, rows: R, into: q.pointer)
+            adapt(l, .kProj, xn.pointer, rows: R, into: k.pointer)
+            adapt(l, .vProj, xn.pointer, rows: R, into: v.pointer)
             rope.apply(q.pointer, rows: R, heads: c.numAttentionHeads, positions: positions)
             rope.apply(k.pointer, rows: R, heads: c.numKeyValueHeads, positions: positions)
             for (b, s) in batch.enumerated() {
@@ -108,13 +114,17 @@ public final class LlamaModel: @unchecked Sendable {
                     heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
             }
             Ops.linear(attn.pointer, rows: R, weight: layer.oProj, accumulateInto: x.pointer)
+            adapt(l, .oProj, attn.pointer, rows: R, into: x.pointer)
             Ops.rmsNorm(
                 x.pointer, rows: R, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
                 into: xn.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.gateProj, bias: nil, into: gate.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.upProj, bias: nil, into: up.pointer)
+            adapt(l, .gateProj, xn.pointer, rows: R, into: gate.pointer)
+            adapt(l, .upProj, xn.pointer, rows: R, into: up.pointer)
             Ops.siluMul(gate: gate.pointer, up: up.pointer, count: R * c.intermediateSize, into: gate.pointer)
             Ops.linear(gate.pointer, rows: R, weight: layer.downProj, accumulateInto: x.pointer)
+            adapt(l, .downProj, gate.pointer, rows: R, into: x.pointer)
         }
         for s in batch { cache.advance(slot: s.slot, by: s.tokens.count) }
 
@@ -131,6 +141,18 @@ public final class LlamaModel: @unchecked Sendable {
         let logits = Tensor(zeros: [selected.count, c.vocabSize])
         Ops.linear(h.pointer, rows: selected.count, weight: lmHead, bias: nil, into: logits.pointer)
         return logits
+    }
+
+    /// Adds the attached adapters' outputs for one projection.
+    @inline(__always)
+    func adapt(
+        _ layer: Int, _ projection: LlamaProjection, _ x: UnsafePointer<Float>, rows: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        guard !adapters.isEmpty, let list = adapters[ProjectionKey(layer: layer, projection: projection)] else {
+            return
+        }
+        for adapter in list { adapter.apply(x, rows: rows, accumulateInto: out) }
     }
 
     /// Logits for every position of each row of a padded batch, as transformers computes them

@@ -50,6 +50,34 @@ import TestSupport
         #expect(result.text == prompt.greedy_text)
     }
 
+    @Test func generateWithAPEFTAdapterIsPEFTsGreedy() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        struct Greedy: Decodable { var greedy_ids: [Int] }
+        let greedy = try JSONDecoder().decode(Greedy.self, from: Fixtures.data("smollm2/peft-adapter-qv-greedy.json"))
+        let out = try Lora.run([
+            "generate", "--model", gguf.path, "--chat", "--prompt",
+            "What is a DDoS attack and how do you defend against it?",
+            "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path, "--temperature", "0", "--max-tokens", "40",
+            "--json",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        struct Output: Decodable { var ids: [Int] }
+        #expect(try JSONDecoder().decode(Output.self, from: Data(out.stdout.utf8)).ids == greedy.greedy_ids)
+        // Weight 0 is the base model.
+        let off = try Lora.run([
+            "generate", "--model", gguf.path, "--chat", "--prompt",
+            "What is a DDoS attack and how do you defend against it?",
+            "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path + ":0", "--temperature", "0", "--max-tokens",
+            "40",
+            "--json",
+        ])
+        #expect(try JSONDecoder().decode(Output.self, from: Data(off.stdout.utf8)).ids != greedy.greedy_ids)
+        let missing = try Lora.run([
+            "generate", "--model", gguf.path, "--prompt", "x", "--adapter", "/nonexistent-adapter",
+        ])
+        #expect(missing.status != 0 && missing.stderr.hasPrefix("error: /nonexistent-adapter/adapter_config.json"))
+    }
+
     @Test func generateStreamsTextToStdoutAndLogsToStderr() throws {
         let out = try Lora.run([
             "generate", "--model", Fixtures.url("tiny-llama").path, "--prompt", "Hello", "--max-tokens", "5",
