@@ -11,7 +11,7 @@ struct Lora: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lora",
         abstract: "Fine-tune, run and serve language models with LoRA adapters on the CPU.",
-        subcommands: [Generate.self, Chat.self, Tokenize.self, Inspect.self, Bench.self]
+        subcommands: [Generate.self, Chat.self, Merge.self, Tokenize.self, Inspect.self, Bench.self]
     )
 
     /// Runs the command, printing one clear line and exiting non-zero on any error.

@@ -73,15 +73,18 @@ struct AdapterOptions: ParsableArguments {
         help: "A PEFT adapter folder, optionally with a weight (DIR:0.5). Repeat to combine adapters linearly.")
     var adapter: [String] = []
 
+    /// `DIR` or `DIR:WEIGHT`.
+    static func parse(_ spec: String) -> (path: String, weight: Float) {
+        if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
+            return (String(spec[..<colon]), w)
+        }
+        return (spec, 1)
+    }
+
     /// Attaches every adapter to the loaded model.
     func attach(to loaded: LoadedModel) throws {
         for spec in adapter {
-            var path = spec
-            var weight: Float = 1
-            if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
-                path = String(spec[..<colon])
-                weight = w
-            }
+            let (path, weight) = Self.parse(spec)
             let adapter = try LoRAAdapter.load(folder: URL(fileURLWithPath: path))
             for key in adapter.config.ignoredKeys {
                 log("warning: \(path)/adapter_config.json: ignoring unknown key '\(key)'")

@@ -34,3 +34,31 @@ public enum LlamaProjection: String, CaseIterable, Sendable {
         }
     }
 }
+
+extension LlamaLayer {
+    /// A projection's weight by name.
+    public subscript(projection: LlamaProjection) -> WeightMatrix {
+        get {
+            switch projection {
+            case .qProj: qProj
+            case .kProj: kProj
+            case .vProj: vProj
+            case .oProj: oProj
+            case .gateProj: gateProj
+            case .upProj: upProj
+            case .downProj: downProj
+            }
+        }
+        set {
+            switch projection {
+            case .qProj: qProj = newValue
+            case .kProj: kProj = newValue
+            case .vProj: vProj = newValue
+            case .oProj: oProj = newValue
+            case .gateProj: gateProj = newValue
+            case .upProj: upProj = newValue
+            case .downProj: downProj = newValue
+            }
+        }
+    }
+}

@@ -14,6 +14,10 @@ public struct LoadedModel: @unchecked Sendable {
     public let name: String
     /// What was read, e.g. "GGUF v3" or "safetensors (1 file)".
     public let source: String
+    /// The GGUF file the model came from, if it came from one.
+    public var ggufFile: GGUFFile? = nil
+    /// The Hugging Face folder the model came from, if it came from one.
+    public var folder: URL? = nil
 
     /// The ids of a plain prompt, with the special tokens the tokenizer adds (e.g. a BOS).
     public func promptIDs(_ text: String) -> [Int] {
@@ -73,7 +77,7 @@ public enum ModelLoader {
         return LoadedModel(
             model: model, tokenizer: tokenizer, chatTemplate: try source.map { try ChatTemplate($0) },
             chatTemplateSource: source, name: url.deletingPathExtension().lastPathComponent,
-            source: "GGUF v\(file.version), \(file.tensorInfos.count) tensors")
+            source: "GGUF v\(file.version), \(file.tensorInfos.count) tensors", ggufFile: file)
     }
 
     static func loadFolder(_ url: URL) throws -> LoadedModel {
@@ -89,6 +93,6 @@ public enum ModelLoader {
         return LoadedModel(
             model: model, tokenizer: tokenizer, chatTemplate: try source.map { try ChatTemplate($0) },
             chatTemplateSource: source, name: url.lastPathComponent,
-            source: "Hugging Face folder (safetensors)")
+            source: "Hugging Face folder (safetensors)", folder: url)
     }
 }

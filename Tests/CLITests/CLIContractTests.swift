@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import Models
 import Testing
 import TestSupport
 
@@ -136,5 +137,59 @@ import TestSupport
         #expect(out.status == 0, "\(out.stderr)")
         // Two prompts answered: two "> " prompts each followed by a reply line, then the last prompt.
         #expect(out.stdout.components(separatedBy: "> ").count == 4)
+    }
+}
+
+/// `lora merge` writes models that run like the adapter they folded in.
+@Suite(.serialized) struct MergeCommandTests {
+    static func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-merge-\(getpid())-\(name)")
+    }
+
+    @Test func mergedHuggingFaceFolderGivesAdapterLogits() throws {
+        let out = Self.temporary("tiny")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let run = try Lora.run([
+            "merge", "--model", Fixtures.url("tiny-llama").path, "--adapter",
+            Fixtures.url("tiny-llama/peft-adapter").path,
+            "--out", out.path,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        for file in ["config.json", "tokenizer.json", "model.safetensors", "chat_template.jinja"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file)")
+        }
+        let merged = try ModelLoader.load(path: out.path)
+        let reference = try SafetensorsFile(url: Fixtures.url("tiny-llama/peft-adapter-logits.safetensors"))
+        let ids = try reference.tensor("input_ids").int32s().map(Int.init)
+        let expected = try reference.tensor("logits").floats()
+        let logits = try merged.model.logits(inputIDs: [Array(ids[0..<16]), Array(ids[16..<32])])
+        var worst: Float = 0
+        for i in expected.indices { worst = max(worst, abs(logits.pointer[i] - expected[i])) }
+        #expect(worst < 1e-4, "max |Δlogit| = \(worst)")
+    }
+
+    @Test func mergedGGUFGreedyEqualsPEFT() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let out = Self.temporary("smol.gguf")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let run = try Lora.run([
+            "merge", "--model", gguf.path, "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path, "--out", out.path,
+            "--outtype", "f32",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        struct Greedy: Decodable { var greedy_ids: [Int] }
+        let greedy = try JSONDecoder().decode(Greedy.self, from: Fixtures.data("smollm2/peft-adapter-qv-greedy.json"))
+        let generated = try Lora.run([
+            "generate", "--model", out.path, "--chat", "--prompt",
+            "What is a DDoS attack and how do you defend against it?",
+            "--temperature", "0", "--max-tokens", "40", "--json",
+        ])
+        struct Output: Decodable { var ids: [Int] }
+        #expect(try JSONDecoder().decode(Output.self, from: Data(generated.stdout.utf8)).ids == greedy.greedy_ids)
+        let folderFromGGUF = try Lora.run([
+            "merge", "--model", gguf.path, "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path, "--out",
+            Self.temporary("x").path,
+        ])
+        #expect(folderFromGGUF.status != 0 && folderFromGGUF.stderr.contains("error: --out"))
     }
 }

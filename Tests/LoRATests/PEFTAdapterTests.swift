@@ -88,3 +88,37 @@ import TestSupport
         #expect(model.adapters.isEmpty)
     }
 }
+
+/// Merging gives the adapter's logits (float32) and PEFT's `merge_and_unload()` logits.
+@Suite struct MergeTests {
+    @Test func mergedTinyModelEqualsAdapterLogits() throws {
+        let ids = [[5, 99, 1000, 7, 42, 300, 2]]
+        let adapter = try LoRAAdapter.load(folder: Fixtures.url("tiny-llama/peft-adapter"))
+        let model = try ModelLoader.load(path: Fixtures.url("tiny-llama").path).model
+        let before = try model.logits(inputIDs: ids).toArray()
+        let merged = try adapter.merged(into: model)
+        try adapter.attach(to: model)
+        let withAdapter = try model.logits(inputIDs: ids).toArray()
+        let fromMerge = try merged.logits(inputIDs: ids).toArray()
+        let worst = zip(withAdapter, fromMerge).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst < 1e-4, "max |Δlogit| = \(worst)")
+        // The original weights are untouched: without its adapters the model gives its old logits.
+        model.adapters = [:]
+        #expect(try model.logits(inputIDs: ids).toArray() == before)
+    }
+
+    @Test func mergedSmolLM2EqualsPEFTMergeAndUnload() throws {
+        guard let url = try Fixtures.smolLM2GGUF() else { return }
+        let loaded = try ModelLoader.load(path: url.path)
+        let adapter = try LoRAAdapter.load(folder: Fixtures.url("smollm2/peft-adapter-qv"))
+        let merged = try adapter.merged(into: loaded.model)
+        let reference = try SafetensorsFile(url: Fixtures.url("smollm2/peft-adapter-qv-logits.safetensors"))
+        let ids = try reference.tensor("input_ids").int32s().map(Int.init)
+        let expected = try reference.tensor("merged_logits_last4").floats()
+        let logits = try merged.logits(inputIDs: [ids])
+        let V = loaded.model.configuration.vocabSize
+        let tail = logits.pointer + (ids.count - 4) * V
+        let worst = PEFTAdapterTests.maxError(tail, expected, count: 4 * V)
+        #expect(worst < 2e-3, "max |Δlogit| = \(worst)")
+    }
+}

@@ -1,0 +1,38 @@
+import Kernels
+import Models
+
+extension LoRAAdapter {
+    /// A copy of `model` with this adapter merged in: each adapted projection becomes a float32
+    /// matrix `W + weight·s·B A` computed from the dequantized base (exact in float32); every other
+    /// weight is shared with `model`, which is left as it was (unmerging is keeping the original).
+    /// Re-quantizing the result is a separate, explicit step.
+    public func merged(into model: LlamaModel, weight: Float = 1, source: String = "adapter") throws -> LlamaModel {
+        var layers = model.layers
+        for (path, w) in modules.sorted(by: { $0.key < $1.key }) {
+            guard let key = Self.projectionKey(path), key.layer < layers.count else {
+                throw LoRAError.invalidConfig(source, "module '\(path)' is not a projection of this model")
+            }
+            let base = layers[key.layer][key.projection]
+            let rank = w.a.shape[0]
+            guard w.a.shape == [rank, base.columns], w.b.shape == [base.rows, rank] else {
+                throw LoRAError.shapeMismatch(
+                    source, key: Self.key(path, "A"), expected: [rank, base.columns], found: w.a.shape)
+            }
+            let merged = Tensor(zeros: [base.rows, base.columns])
+            for r in 0..<base.rows {
+                base.format.dequantizeRow(base.row(r), into: merged.pointer + r * base.columns, count: base.columns)
+            }
+            let (_, scale) = config.rankAndScale(for: path)
+            // W += (weight·s) · B A
+            Gemm.sgemm(
+                transA: false, transB: false, m: base.rows, n: base.columns, k: rank, alpha: scale * weight,
+                a: w.b.pointer, lda: rank, b: w.a.pointer, ldb: base.columns, beta: 1, c: merged.pointer,
+                ldc: base.columns)
+            layers[key.layer][key.projection] = WeightMatrix(
+                format: .f32, rows: base.rows, columns: base.columns, data: merged.pointer, owner: merged)
+        }
+        return LlamaModel(
+            configuration: model.configuration, embedTokens: model.embedTokens, layers: layers, norm: model.norm,
+            lmHead: model.lmHead)
+    }
+}

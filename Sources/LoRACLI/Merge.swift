@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import LoRA
+import Models
+
+/// `lora merge`: adapters folded into the base weights, written as a new model.
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge adapters into the base model and write it (a Hugging Face folder, or OUT.gguf).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "A PEFT adapter folder, optionally with a weight (DIR:0.5). Repeatable.")
+    var adapter: [String]
+
+    @Option(name: .long, help: "Output: a folder (from a Hugging Face model) or a .gguf file (from a GGUF model).")
+    var out: String
+
+    @Option(name: .long, help: "Format of the written matrices: f32, f16, bf16, or q8_0 (GGUF only).")
+    var outtype: String = "f32"
+
+    func validate() throws {
+        guard !adapter.isEmpty else { throw ValidationError("give at least one --adapter") }
+    }
+
+    func run() throws {
+        guard let format = WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == outtype.lowercased() })
+        else {
+            throw ValidationError("unknown --outtype '\(outtype)' (f32, f16, bf16, q8_0)")
+        }
+        let loaded = try modelOptions.load()
+        var model = loaded.model
+        for spec in adapter {
+            let (path, weight) = AdapterOptions.parse(spec)
+            model = try LoRAAdapter.load(folder: URL(fileURLWithPath: path)).merged(
+                into: model, weight: weight, source: path)
+            log("merged \(path) (weight \(weight))")
+        }
+        let url = URL(fileURLWithPath: out)
+        let report: ModelExport.Report
+        if out.hasSuffix(".gguf") {
+            guard let source = loaded.ggufFile else {
+                throw CLIError("--out \(out): GGUF output needs a GGUF model (its tokenizer metadata is copied)")
+            }
+            report = try ModelExport.writeGGUF(model, format: format, metadataFrom: source, to: url)
+        } else {
+            guard let folder = loaded.folder else {
+                throw CLIError("--out \(out): a Hugging Face folder needs a Hugging Face model; use --out NAME.gguf")
+            }
+            report = try ModelExport.writeHuggingFaceFolder(model, format: format, sourceFolder: folder, to: url)
+        }
+        log(
+            "wrote \(out): \(report.tensors) tensors as \(format.rawValue); largest change from conversion \(report.maxAbsoluteError)"
+        )
+    }
+}
