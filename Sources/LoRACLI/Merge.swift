@@ -30,6 +30,14 @@ struct Merge: ParsableCommand {
             throw ValidationError("unknown --outtype '\(outtype)' (f32, f16, bf16, q8_0)")
         }
         let loaded = try modelOptions.load()
+        // Check the output can be written before doing any work.
+        let toGGUF = out.hasSuffix(".gguf")
+        if toGGUF && loaded.ggufFile == nil {
+            throw CLIError("--out \(out): GGUF output needs a GGUF model (its tokenizer metadata is copied)")
+        }
+        if !toGGUF && loaded.folder == nil {
+            throw CLIError("--out \(out): a Hugging Face folder needs a Hugging Face model; use --out NAME.gguf")
+        }
         var model = loaded.model
         for spec in adapter {
             let (path, weight) = AdapterOptions.parse(spec)
@@ -39,16 +47,12 @@ struct Merge: ParsableCommand {
         }
         let url = URL(fileURLWithPath: out)
         let report: ModelExport.Report
-        if out.hasSuffix(".gguf") {
-            guard let source = loaded.ggufFile else {
-                throw CLIError("--out \(out): GGUF output needs a GGUF model (its tokenizer metadata is copied)")
-            }
+        if let source = loaded.ggufFile, toGGUF {
             report = try ModelExport.writeGGUF(model, format: format, metadataFrom: source, to: url)
-        } else {
-            guard let folder = loaded.folder else {
-                throw CLIError("--out \(out): a Hugging Face folder needs a Hugging Face model; use --out NAME.gguf")
-            }
+        } else if let folder = loaded.folder {
             report = try ModelExport.writeHuggingFaceFolder(model, format: format, sourceFolder: folder, to: url)
+        } else {
+            return
         }
         log(
             "wrote \(out): \(report.tensors) tensors as \(format.rawValue); largest change from conversion \(report.maxAbsoluteError)"
