@@ -201,3 +201,16 @@ extension LlamaModel {
         return all
     }
 }
+
+extension LlamaModel {
+    /// Parameters of the model as transformers counts them (a tied head counted once).
+    public var parameterCount: Int {
+        let c = configuration
+        var n = weightMatrices.reduce(0) { $0 + $1.rows * $1.columns } + c.hiddenSize  // final norm
+        for l in layers {
+            n += l.inputLayernorm.count + l.postAttentionLayernorm.count
+            n += (l.qBias?.count ?? 0) + (l.kBias?.count ?? 0) + (l.vBias?.count ?? 0)
+        }
+        return n
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Kernels
+import Models
+
+extension LoRAConfig {
+    /// The projections this configuration adapts in `model`, as PEFT's `check_target_module_exists`
+    /// decides: a list matches a module whose path equals an entry or ends with `.entry`; a string
+    /// is a regular expression full-matched against the path; `all-linear` is every projection (the
+    /// output head excluded). `exclude_modules` removes matches, `layers_to_transform` keeps only
+    /// the listed layers.
+    public func targets(in model: LlamaModel) -> [ProjectionKey] {
+        var keys: [ProjectionKey] = []
+        for layer in 0..<model.layers.count {
+            if let layers = layersToTransform, !layers.contains(layer) { continue }
+            for projection in LlamaProjection.allCases {
+                let key = ProjectionKey(layer: layer, projection: projection)
+                let path = key.modulePath
+                guard Self.matches(targetModules, path) else { continue }
+                if let excludeModules, Self.matches(excludeModules, path) { continue }
+                keys.append(key)
+            }
+        }
+        return keys
+    }
+
+    static func matches(_ targets: TargetModules, _ path: String) -> Bool {
+        switch targets {
+        case .allLinear: return true
+        case .regex(let pattern): return fullMatch(pattern, path)
+        case .names(let names): return names.contains { path == $0 || path.hasSuffix("." + $0) }
+        }
+    }
+}
+
+extension LoRAAdapter {
+    /// A new adapter for `model` initialized as PEFT does: `A` Kaiming-uniform (bound 1/√in) or
+    /// Gaussian (σ = 1/r), `B` zero, so the adapted model starts equal to the base. `seed` makes
+    /// the initialization reproducible.
+    public static func create(config: LoRAConfig, for model: LlamaModel, seed: UInt64) throws -> LoRAAdapter {
+        try config.validate(source: "LoRA configuration")
+        let keys = config.targets(in: model)
+        guard !keys.isEmpty else { throw LoRAError.noMatchingModules("LoRA configuration") }
+        var random = SeededRandom(seed: seed)
+        var modules: [String: (a: Tensor, b: Tensor)] = [:]
+        for key in keys {
+            let (inFeatures, outFeatures) = model.shape(of: key)
+            let (rank, _) = config.rankAndScale(for: key.modulePath)
+            let a: [Float]
+            var b = [Float](repeating: 0, count: outFeatures * rank)
+            switch config.initLoRAWeights {
+            case .kaiming, .none:
+                let bound = 1 / Float(inFeatures).squareRoot()
+                a = (0..<(rank * inFeatures)).map { _ in random.uniform(-bound, bound) }
+                if config.initLoRAWeights == .none {
+                    let boundB = 1 / Float(rank).squareRoot()
+                    b = (0..<(outFeatures * rank)).map { _ in random.uniform(-boundB, boundB) }
+                }
+            case .gaussian:
+                a = (0..<(rank * inFeatures)).map { _ in random.normal() / Float(rank) }
+            }
+            modules[key.modulePath] = (Tensor(a, shape: [rank, inFeatures]), Tensor(b, shape: [outFeatures, rank]))
+        }
+        return LoRAAdapter(config: config, modules: modules)
+    }
+
+    /// Values in the adapter (all of them train).
+    public var parameterCount: Int { modules.values.reduce(0) { $0 + $1.a.count + $1.b.count } }
+
+    /// PEFT's `print_trainable_parameters()` line for this adapter on `model`.
+    public func trainableParametersLine(model: LlamaModel) -> String {
+        let trainable = parameterCount
+        let all = model.parameterCount + trainable
+        let percent = String(format: "%.4f", 100 * Double(trainable) / Double(all))
+        return
+            "trainable params: \(Self.grouped(trainable)) || all params: \(Self.grouped(all)) || trainable%: \(percent)"
+    }
+
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+            out.append(d)
+        }
+        return out
+    }
+}
+
+/// A small seeded generator (SplitMix64) for reproducible initialization.
+struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func unit() -> Float { Float(next() >> 40) * 0x1p-24 }
+    mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * unit() }
+
+    /// Box–Muller.
+    mutating func normal() -> Float {
+        let u1 = max(unit(), 1e-7)
+        let u2 = unit()
+        return (-2 * log(u1)).squareRoot() * cos(2 * Float.pi * u2)
+    }
+}
