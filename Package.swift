@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "LoRA", targets: ["LoRA"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Generation", targets: ["Generation"]),
         .executable(name: "lora", targets: ["LoRACLI"]),
     ],
@@ -27,6 +28,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["ModelFiles"]),
         .target(name: "Models", dependencies: ["Kernels", "ModelFiles", "Tokenizers"]),
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFiles", "Models"]),
+        .target(name: "Training", dependencies: ["Tokenizers", "Models", "LoRA"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenizers"]),
         .executableTarget(
             name: "LoRACLI",
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "Generation", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tokenizers", "Models", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),
     ]

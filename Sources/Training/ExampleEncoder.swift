@@ -1,0 +1,150 @@
+import Tokenizers
+
+/// Token ids and labels of one example; a label of `-100` is not learned (PyTorch's ignore index).
+public struct EncodedExample: Sendable, Equatable {
+    public var ids: [Int]
+    public var labels: [Int]
+    /// Positions whose label is learned.
+    public var labelledCount: Int { labels.reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
+    public static let ignored = -100
+}
+
+/// Turns training rows into ids and loss masks.
+///
+/// Conversations (and Alpaca rows, as one user turn `instruction` + "\n\n" + `input` and one
+/// assistant turn `output`) are rendered with the model's chat template; the loss falls on the
+/// assistant turns, template tokens closing them included. `--template alpaca` uses the classic
+/// Alpaca prompt instead. Rows longer than `maxSequenceLength` are truncated; rows left with no
+/// learned token are skipped; both are counted.
+public struct ExampleEncoder: Sendable {
+    public enum PromptStyle: String, Sendable {
+        case chatTemplate = "chat"
+        case alpaca
+    }
+
+    public struct Options: Sendable {
+        public var style: PromptStyle = .chatTemplate
+        public var trainOnPrompt = false
+        public var maxSequenceLength = 512
+        public init(style: PromptStyle = .chatTemplate, trainOnPrompt: Bool = false, maxSequenceLength: Int = 512) {
+            self.style = style
+            self.trainOnPrompt = trainOnPrompt
+            self.maxSequenceLength = maxSequenceLength
+        }
+    }
+
+    /// What encoding a dataset did.
+    public struct Summary: Sendable, Equatable {
+        public var examples = 0
+        public var truncated = 0
+        public var skipped = 0
+        public var tokens = 0
+        public var labelledTokens = 0
+    }
+
+    public let tokenizer: Tokenizer
+    public let chatTemplate: ChatTemplate?
+    public let options: Options
+
+    public init(tokenizer: Tokenizer, chatTemplate: ChatTemplate?, options: Options = Options()) {
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        self.options = options
+    }
+
+    /// The classic Alpaca prompts (Taori et al. 2023).
+    static func alpacaPrompt(instruction: String, input: String) -> String {
+        if input.isEmpty {
+            return
+                "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n\(instruction)\n\n### Response:\n"
+        }
+        return
+            "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n\(instruction)\n\n### Input:\n\(input)\n\n### Response:\n"
+    }
+
+    /// Encodes every row; returns the kept examples and what happened to the others.
+    public func encode(_ rows: [DatasetRow], file: String) throws -> ([EncodedExample], Summary) {
+        var summary = Summary()
+        var out: [EncodedExample] = []
+        for row in rows {
+            var e = try encode(row.example, file: file, line: row.line)
+            if e.ids.count > options.maxSequenceLength {
+                e.ids.removeLast(e.ids.count - options.maxSequenceLength)
+                e.labels.removeLast(e.labels.count - options.maxSequenceLength)
+                summary.truncated += 1
+            }
+            if e.ids.isEmpty || e.labelledCount == 0 {
+                summary.skipped += 1
+                continue
+            }
+            summary.examples += 1
+            summary.tokens += e.ids.count
+            summary.labelledTokens += e.labelledCount
+            out.append(e)
+        }
+        return (out, summary)
+    }
+
+    /// Encodes one example (not truncated).
+    public func encode(_ example: TrainingExample, file: String = "data", line: Int = 0) throws -> EncodedExample {
+        let eos = tokenizer.eosTokenIDs.min().map { [$0] } ?? []
+        switch example {
+        case .text(let text):
+            let ids = tokenizer.encode(text, addSpecialTokens: true) + eos
+            return EncodedExample(ids: ids, labels: ids)
+        case .promptCompletion(let prompt, let completion):
+            return pair(tokenizer.encode(prompt, addSpecialTokens: true), tokenizer.encode(completion) + eos)
+        case .alpaca(let instruction, let input, let output):
+            if options.style == .alpaca {
+                return pair(
+                    tokenizer.encode(Self.alpacaPrompt(instruction: instruction, input: input), addSpecialTokens: true),
+                    tokenizer.encode(output) + eos)
+            }
+            let user = input.isEmpty ? instruction : instruction + "\n\n" + input
+            return try chat(
+                [ChatMessage(role: "user", content: user), ChatMessage(role: "assistant", content: output)], file: file,
+                line: line)
+        case .chat(let messages):
+            return try chat(messages, file: file, line: line)
+        }
+    }
+
+    func pair(_ prompt: [Int], _ completion: [Int]) -> EncodedExample {
+        let ids = prompt + completion
+        let labels =
+            options.trainOnPrompt ? ids : Array(repeating: EncodedExample.ignored, count: prompt.count) + completion
+        return EncodedExample(ids: ids, labels: labels)
+    }
+
+    func chat(_ messages: [ChatMessage], file: String, line: Int) throws -> EncodedExample {
+        guard let template = chatTemplate else {
+            throw DatasetError.invalid(
+                file: file, line: line, message: "the model has no chat template; use --template alpaca")
+        }
+        func render(_ m: ArraySlice<ChatMessage>, _ generation: Bool) throws -> [Int] {
+            do {
+                let text = try template.render(
+                    messages: Array(m), addGenerationPrompt: generation, bosToken: tokenizer.bosToken,
+                    eosToken: tokenizer.eosToken)
+                return tokenizer.encode(text)
+            } catch {
+                throw DatasetError.invalid(file: file, line: line, message: "\(error)")
+            }
+        }
+        let ids = try render(messages[...], false)
+        var labels = [Int](repeating: EncodedExample.ignored, count: ids.count)
+        if options.trainOnPrompt { labels = ids }
+        for (i, m) in messages.enumerated() where m.role == "assistant" && !options.trainOnPrompt {
+            let start = try render(messages[..<i], true).count
+            let end = try render(messages[...i], false)
+            // The template must render a conversation as a prefix of its continuation.
+            guard end.count <= ids.count, Array(ids[..<end.count]) == end, start <= end.count else {
+                throw DatasetError.invalid(
+                    file: file, line: line,
+                    message: "the chat template does not render turn \(i + 1) as a prefix of the conversation")
+            }
+            for p in start..<end.count { labels[p] = ids[p] }
+        }
+        return EncodedExample(ids: ids, labels: labels)
+    }
+}

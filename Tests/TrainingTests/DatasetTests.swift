@@ -1,0 +1,120 @@
+import Foundation
+import Models
+import Testing
+import TestSupport
+import Tokenizers
+
+@testable import Training
+
+@Suite struct DatasetTests {
+    static let shared = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("data/instruct")
+
+    func write(_ text: String, _ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-\(getpid())-\(name)")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    @Test func readsTheSharedInstructionFiles() throws {
+        let en = try DatasetReader.read(Self.shared.appendingPathComponent("alpaca_en_demo.json"))
+        #expect(en.count == 999)
+        guard case .alpaca(let instruction, _, _) = en[0].example else {
+            Issue.record("not alpaca")
+            return
+        }
+        #expect(instruction == "Describe a process of making crepes.")
+        #expect(en[0].line == 2 && en[1].line > en[0].line)
+        let zh = try DatasetReader.read(
+            Self.shared.appendingPathComponent("cybersecurity_qa_zh.json"),
+            fieldMap: ["input": "input_text", "output": "target_text"])
+        #expect(zh.count == 91)
+        // Without the field map the Chinese file's rows lack 'output'.
+        #expect(
+            throws: DatasetError.invalid(
+                file: Self.shared.appendingPathComponent("cybersecurity_qa_zh.json").path, line: 2,
+                message: "missing field 'input'")
+        ) {
+            try DatasetReader.read(Self.shared.appendingPathComponent("cybersecurity_qa_zh.json"), format: .alpaca)
+        }
+    }
+
+    @Test func errorsNameTheFileAndLine() throws {
+        let array = try write(
+            """
+            [
+              {"instruction": "a", "input": "", "output": "b"},
+              {"instruction": "c",
+               "input": ""}
+            ]
+            """, "bad.json")
+        #expect(throws: DatasetError.invalid(file: array.path, line: 3, message: "missing field 'output'")) {
+            try DatasetReader.read(array)
+        }
+        let jsonl = try write(
+            """
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+
+            {"messages": [{"role": "user"}]}
+            """, "bad.jsonl")
+        #expect(
+            throws: DatasetError.invalid(
+                file: jsonl.path, line: 3, message: "messages[0] needs string 'role' and 'content'")
+        ) {
+            try DatasetReader.read(jsonl)
+        }
+        let broken = try write("{\"text\": \"ok\"}\n{not json\n", "broken.jsonl")
+        #expect(throws: DatasetError.invalid(file: broken.path, line: 2, message: "not a JSON object")) {
+            try DatasetReader.read(broken)
+        }
+        let formats = try write("{\"prompt\": \"p\", \"completion\": \"c\"}\n{\"text\": \"t\"}\n", "pc.jsonl")
+        #expect(throws: DatasetError.self) { try DatasetReader.read(formats) }
+    }
+
+    @Test func chatMaskingLearnsOnlyAssistantTurns() throws {
+        let tokenizer = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
+        let template = try ChatTemplate(try #require(tokenizer.chatTemplate))
+        let encoder = ExampleEncoder(tokenizer: tokenizer, chatTemplate: template)
+        let e = try encoder.encode(.alpaca(instruction: "Name a color.", input: "", output: "Blue."))
+        let learned = e.ids.indices.filter { e.labels[$0] != EncodedExample.ignored }.map { e.ids[$0] }
+        #expect(tokenizer.decode(learned) == "Blue.<|im_end|>\n")
+        // The prompt is exactly what `lora generate --chat` feeds the model.
+        let prompt = try template.render(
+            messages: [ChatMessage(role: "user", content: "Name a color.")], addGenerationPrompt: true)
+        #expect(Array(e.ids.prefix(tokenizer.encode(prompt).count)) == tokenizer.encode(prompt))
+        #expect(e.labels.prefix(tokenizer.encode(prompt).count).allSatisfy { $0 == EncodedExample.ignored })
+
+        let multi = try encoder.encode(
+            .chat([
+                ChatMessage(role: "user", content: "1+1?"), ChatMessage(role: "assistant", content: "2"),
+                ChatMessage(role: "user", content: "2+2?"), ChatMessage(role: "assistant", content: "4"),
+            ]))
+        let spans = multi.ids.indices.filter { multi.labels[$0] != EncodedExample.ignored }.map { multi.ids[$0] }
+        #expect(tokenizer.decode(spans) == "2<|im_end|>\n4<|im_end|>\n")
+
+        let all = ExampleEncoder(tokenizer: tokenizer, chatTemplate: template, options: .init(trainOnPrompt: true))
+        #expect(try all.encode(.chat([ChatMessage(role: "assistant", content: "x")])).labels.allSatisfy { $0 != -100 })
+    }
+
+    @Test func alpacaTemplateTextAndTruncation() throws {
+        let tokenizer = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
+        let classic = ExampleEncoder(
+            tokenizer: tokenizer, chatTemplate: nil, options: .init(style: .alpaca, maxSequenceLength: 40))
+        let e = try classic.encode(.alpaca(instruction: "Say hi.", input: "politely", output: "Hello!"))
+        let learned = e.ids.indices.filter { e.labels[$0] != -100 }.map { e.ids[$0] }
+        #expect(tokenizer.decode(learned) == "Hello!<|im_end|>")
+        #expect(
+            tokenizer.decode(e.ids).hasPrefix("Below is an instruction that describes a task, paired with an input"))
+        let rows = [
+            DatasetRow(example: .text(String(repeating: "word ", count: 100)), line: 1),
+            DatasetRow(
+                example: .alpaca(instruction: String(repeating: "long ", count: 60), input: "", output: "x"), line: 2),
+            DatasetRow(example: .promptCompletion(prompt: "2+2=", completion: "4"), line: 3),
+        ]
+        let (kept, summary) = try classic.encode(rows, file: "rows")
+        #expect(summary.truncated == 2)  // the text row and the long prompt
+        #expect(summary.skipped == 1)  // the long prompt lost its whole answer
+        #expect(kept.count == 2 && kept.allSatisfy { $0.ids.count <= 40 })
+        let noTemplate = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil)
+        #expect(throws: DatasetError.self) { try noTemplate.encode(.chat([ChatMessage(role: "user", content: "x")])) }
+    }
+}
