@@ -94,6 +94,72 @@ __attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q8_0_avx51
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// Q4_K: 8 sub-blocks of 32, x = d·sc·q − dmin·m; per sub-block Σ = d·sc·Σq·x − dmin·m·Σx.
+__attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q4_k_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    __m512 accm = _mm512_setzero_ps();
+    __m512i mask = _mm512_set1_epi32(0xf);
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + b * 144;
+        float d = h2f_fast(blk), dmin = h2f_fast(blk + 2);
+        const uint8_t *scales = blk + 4;
+        const uint8_t *q = blk + 16;
+        const float *xb = x + b * 256;
+        for (int c = 0; c < 4; c++) {
+            for (int half = 0; half < 2; half++) {
+                int j = 2 * c + half;
+                uint8_t sc, m;
+                if (j < 4) { sc = scales[j] & 63; m = scales[j + 4] & 63; }
+                else { sc = (scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4); m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4); }
+                const float *xs = xb + 64 * c + 32 * half;
+                __m512i w0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 32 * c)));
+                __m512i w1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 32 * c + 16)));
+                if (half) { w0 = _mm512_srli_epi32(w0, 4); w1 = _mm512_srli_epi32(w1, 4); }
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_and_si512(w0, mask));
+                __m512 q1 = _mm512_cvtepi32_ps(_mm512_and_si512(w1, mask));
+                __m512 x0 = _mm512_loadu_ps(xs), x1 = _mm512_loadu_ps(xs + 16);
+                __m512 qx = _mm512_fmadd_ps(q1, x1, _mm512_mul_ps(q0, x0));
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(d * sc), qx, acc);
+                accm = _mm512_fmadd_ps(_mm512_set1_ps(dmin * m), _mm512_add_ps(x0, x1), accm);
+            }
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_sub_ps(acc, accm));
+}
+
+// Q6_K: as ck_dequant_q6_k's loop, multiplied into x instead of stored.
+__attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q6_k_avx512(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    __m512i mask4 = _mm512_set1_epi32(0xf), mask2 = _mm512_set1_epi32(3), bias = _mm512_set1_epi32(32);
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + b * 210;
+        const uint8_t *ql = blk, *qh = blk + 128;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        float d = h2f_fast(blk + 208);
+        const float *y = x + b * 256;
+        for (int half = 0; half < 2; half++) {
+            for (int g = 0; g < 4; g++) {
+                const uint8_t *low = ql + (g & 1) * 32;
+                int nibbleShift = (g >> 1) * 4, highShift = 2 * g;
+                for (int sub = 0; sub < 2; sub++) {
+                    __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(low + 16 * sub)));
+                    __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * sub)));
+                    lo = _mm512_and_si512(_mm512_srl_epi32(lo, _mm_cvtsi32_si128(nibbleShift)), mask4);
+                    hi = _mm512_and_si512(_mm512_srl_epi32(hi, _mm_cvtsi32_si128(highShift)), mask2);
+                    __m512i q = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), bias);
+                    __m512 qx = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_loadu_ps(y + 32 * g + 16 * sub));
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(d * (float)sc[2 * g + sub]), qx, acc);
+                }
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
 static int has_avx512bw(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -134,4 +200,28 @@ float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n) {
     if (has_avx512bw()) return dot_q8_0_avx512(row, x, n);
 #endif
     return dot_generic(ck_dequant_q8_0, 34, row, x, n);
+}
+
+float ck_dot_q4_k(const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (has_avx512bw()) return dot_q4_k_avx512(row, x, n);
+#endif
+    float tmp[256], s = 0;
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        ck_dequant_q4_k(row + b * 144, tmp, 256);
+        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
+    }
+    return s;
+}
+
+float ck_dot_q6_k(const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if (has_avx512bw()) return dot_q6_k_avx512(row, x, n);
+#endif
+    float tmp[256], s = 0;
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        ck_dequant_q6_k(row + b * 210, tmp, 256);
+        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
+    }
+    return s;
 }

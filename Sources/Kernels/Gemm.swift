@@ -314,6 +314,8 @@ public enum Gemm {
         case .q4_1: ck_dot_q4_1
         case .q4_0: ck_dot_q4_0
         case .q8_0: ck_dot_q8_0
+        case .q4_K: ck_dot_q4_k
+        case .q6_K: ck_dot_q6_k
         default: nil
         }
     }

@@ -62,6 +62,9 @@ extern "C" {
 float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n);
 float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n);
 float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n);
+/// K-quants: n is a multiple of 256.
+float ck_dot_q4_k(const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q6_k(const uint8_t *row, const float *x, ptrdiff_t n);
 #ifdef __cplusplus
 }
 #endif
