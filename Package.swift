@@ -46,7 +46,10 @@ let package = Package(
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "Generation", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tokenizers", "Models", "TestSupport"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Tokenizers", "Models", "LoRA", "ModelFiles", "Kernels", "TestSupport"]
+        ),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),
     ]

@@ -77,3 +77,47 @@ public enum Reductions {
         return indices.prefix(k).map { ($0, x[$0]) }
     }
 }
+
+extension Activations {
+    /// Gradients of `out = silu(gate)·up`: `dgate = dout·up·σ(g)(1 + g(1−σ(g)))`, `dup = dout·silu(g)`.
+    public static func siluMulBackward(
+        _ dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
+        dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<count {
+            let g = gate[i]
+            let sigma = 1 / (1 + expf(-g))
+            dup[i] = dout[i] * g * sigma
+            dgate[i] = dout[i] * up[i] * sigma * (1 + g * (1 - sigma))
+        }
+    }
+}
+
+/// Mean cross-entropy of next-token prediction over labelled positions, as transformers'
+/// causal-LM loss: logits at row `t` predict `labels[t + 1]`; a label of -100 is ignored.
+public enum CrossEntropy {
+    /// Returns the loss and writes `dlogits` = ∂loss/∂logits (zero at unlabelled rows).
+    public static func forwardBackward(
+        logits: UnsafePointer<Float>, labels: [Int], vocab: Int, dlogits: UnsafeMutablePointer<Float>
+    ) -> Float {
+        let rows = labels.count
+        let targets = (0..<rows).map { $0 + 1 < rows ? labels[$0 + 1] : -100 }
+        let count = targets.filter { $0 != -100 }.count
+        dlogits.update(repeating: 0, count: rows * vocab)
+        guard count > 0 else { return 0 }
+        var total: Double = 0
+        for (t, target) in targets.enumerated() where target != -100 {
+            let row = logits + t * vocab
+            var top = -Float.infinity
+            for j in 0..<vocab where row[j] > top { top = row[j] }
+            var sum: Double = 0
+            for j in 0..<vocab { sum += Double(expf(row[j] - top)) }
+            let logZ = Double(top) + log(sum)
+            total += logZ - Double(row[target])
+            let d = dlogits + t * vocab
+            for j in 0..<vocab { d[j] = Float(exp(Double(row[j]) - logZ) / Double(count)) }
+            d[target] -= 1 / Float(count)
+        }
+        return Float(total / Double(count))
+    }
+}

@@ -99,3 +99,60 @@ public enum Attention {
 }
 
 @inline(__always) private func Foundation_exp(_ x: Double) -> Double { exp(x) }
+
+extension Attention {
+    /// Gradients of causal self-attention over `T` positions of one sequence (no cache): given
+    /// `dout (T, heads, D)`, adds `dq (T, heads, D)`, `dk`, `dv (T, kvHeads, D)`. Recomputes the
+    /// probabilities: `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`,
+    /// `dQ = scale · dS K`, `dK = scale · dSᵀ Q`.
+    public static func backward(
+        _ dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        positions T: Int, heads: Int, kvHeads: Int, headDim D: Int, dq: UnsafeMutablePointer<Float>,
+        dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+    ) {
+        let group = heads / kvHeads
+        let qStride = heads * D
+        let kvStride = kvHeads * D
+        let scale = 1 / Float(D).squareRoot()
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+        defer {
+            p.deallocate()
+            dp.deallocate()
+        }
+        for h in 0..<heads {
+            let kvh = h / group
+            let qh = q + h * D
+            let kh = k + kvh * D
+            let vh = v + kvh * D
+            let doh = dout + h * D
+            Gemm.sgemm(
+                transA: false, transB: true, m: T, n: T, k: D, alpha: scale, a: qh, lda: qStride, b: kh, ldb: kvStride,
+                beta: 0, c: p, ldc: T)
+            for t in 0..<T { for j in (t + 1)..<max(T, t + 1) where j < T { p[t * T + j] = -Float.infinity } }
+            Activations.softmax(p, rows: T, cols: T)
+            // dV_kvh += Pᵀ dO_h
+            Gemm.sgemm(
+                transA: true, transB: false, m: T, n: D, k: T, alpha: 1, a: p, lda: T, b: doh, ldb: qStride, beta: 1,
+                c: dv + kvh * D, ldc: kvStride)
+            // dP = dO Vᵀ
+            Gemm.sgemm(
+                transA: false, transB: true, m: T, n: T, k: D, alpha: 1, a: doh, lda: qStride, b: vh, ldb: kvStride,
+                beta: 0, c: dp, ldc: T)
+            for t in 0..<T {
+                var s: Float = 0
+                for j in 0..<T { s += dp[t * T + j] * p[t * T + j] }
+                for j in 0..<T { dp[t * T + j] = p[t * T + j] * (dp[t * T + j] - s) }
+            }
+            // dQ_h += scale · dS K ; dK_kvh += scale · dSᵀ Q
+            Gemm.sgemm(
+                transA: false, transB: false, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: kh, ldb: kvStride,
+                beta: 1,
+                c: dq + h * D, ldc: qStride)
+            Gemm.sgemm(
+                transA: true, transB: false, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: qh, ldb: qStride,
+                beta: 1,
+                c: dk + kvh * D, ldc: kvStride)
+        }
+    }
+}

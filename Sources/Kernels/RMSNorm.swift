@@ -23,3 +23,26 @@ public enum RMSNorm {
         return zip(x, weight).map { Float(Double($1) * Double($0) * scale) }
     }
 }
+
+extension RMSNorm {
+    /// Gradient of ``forward(_:weight:rows:dim:eps:into:)`` with respect to `x` (the weight is frozen):
+    /// with `r = 1/√(mean(x²)+eps)`, `dx = r·(w⊙dy) − x·r³·mean(w⊙dy⊙x)`. Adds into `dx`.
+    public static func backward(
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, dim: Int,
+        eps: Float,
+        accumulateInto dx: UnsafeMutablePointer<Float>
+    ) {
+        for row in 0..<rows {
+            let xr = x + row * dim
+            let g = dy + row * dim
+            let out = dx + row * dim
+            var sum: Double = 0
+            for j in 0..<dim { sum += Double(xr[j]) * Double(xr[j]) }
+            let r = 1 / (sum / Double(dim) + Double(eps)).squareRoot()
+            var dot: Double = 0
+            for j in 0..<dim { dot += Double(weight[j]) * Double(g[j]) * Double(xr[j]) }
+            let c = r * r * r * dot / Double(dim)
+            for j in 0..<dim { out[j] += Float(r * Double(weight[j]) * Double(g[j]) - Double(xr[j]) * c) }
+        }
+    }
+}

@@ -71,3 +71,28 @@ public struct RoPE: Sendable {
         }
     }
 }
+
+extension RoPE {
+    /// Gradient of ``apply(_:rows:heads:positions:)``: the rotation is orthogonal, so its gradient
+    /// is the rotation by the opposite angle. In place.
+    public func backward(_ dx: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int]) {
+        let half = headDim / 2
+        inverseFrequencies.withUnsafeBufferPointer { inv in
+            for r in 0..<rows {
+                let p = Float(positions[r])
+                for h in 0..<heads {
+                    let v = dx + (r * heads + h) * headDim
+                    for i in 0..<half {
+                        let angle = p * inv[i]
+                        let c = cosf(angle)
+                        let s = sinf(angle)
+                        let a = v[i]
+                        let b = v[i + half]
+                        v[i] = a * c + b * s
+                        v[i + half] = b * c - a * s
+                    }
+                }
+            }
+        }
+    }
+}

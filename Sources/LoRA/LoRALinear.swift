@@ -3,7 +3,7 @@ import Models
 
 /// One LoRA pair on one projection: `Δ(x) = s · B (A x)` (Hu et al. 2021), with `A (r, in)`,
 /// `B (out, r)` and `s` = weight × alpha / r (or alpha / √r with rsLoRA).
-public final class LoRALinear: LinearAdapter, @unchecked Sendable {
+public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     public let a: Tensor  // (r, in)
     public let b: Tensor  // (out, r)
     public let rank: Int
@@ -12,7 +12,13 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
     /// The scaling applied to `B A x` (already multiplied by any combination weight).
     public let scale: Float
 
+    /// Accumulated gradients of `A` and `B` (same shapes).
+    public let gradA: Tensor
+    public let gradB: Tensor
+
     public init(a: Tensor, b: Tensor, scale: Float) {
+        gradA = Tensor(zeros: a.shape)
+        gradB = Tensor(zeros: b.shape)
         self.a = a
         self.b = b
         rank = a.shape[0]
@@ -30,5 +36,38 @@ public final class LoRALinear: LinearAdapter, @unchecked Sendable {
         Gemm.sgemm(
             transA: false, transB: true, m: rows, n: outFeatures, k: rank, alpha: scale, a: t.pointer, lda: rank,
             b: b.pointer, ldb: rank, beta: 1, c: out, ldc: outFeatures)
+    }
+
+    /// For `Δ = s·B(A x)` with `t = A x`: `dB += s·dyᵀ t`, `dt = s·dy B`, `dA += dtᵀ x`, `dx += dt A`.
+    public func backward(
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
+        accumulateInputGradient dx: UnsafeMutablePointer<Float>
+    ) {
+        let t = Tensor(zeros: [rows, rank])  // (rows, r)
+        Gemm.sgemm(
+            transA: false, transB: true, m: rows, n: rank, k: inFeatures, alpha: 1, a: x, lda: inFeatures, b: a.pointer,
+            ldb: inFeatures, beta: 0, c: t.pointer, ldc: rank)
+        // dB(out, r) += s · dyᵀ(out, rows) t(rows, r)
+        Gemm.sgemm(
+            transA: true, transB: false, m: outFeatures, n: rank, k: rows, alpha: scale, a: dy, lda: outFeatures,
+            b: t.pointer, ldb: rank, beta: 1, c: gradB.pointer, ldc: rank)
+        let dt = Tensor(zeros: [rows, rank])  // (rows, r) = s · dy B
+        Gemm.sgemm(
+            transA: false, transB: false, m: rows, n: rank, k: outFeatures, alpha: scale, a: dy, lda: outFeatures,
+            b: b.pointer, ldb: rank, beta: 0, c: dt.pointer, ldc: rank)
+        // dA(r, in) += dtᵀ x
+        Gemm.sgemm(
+            transA: true, transB: false, m: rank, n: inFeatures, k: rows, alpha: 1, a: dt.pointer, lda: rank, b: x,
+            ldb: inFeatures, beta: 1, c: gradA.pointer, ldc: inFeatures)
+        // dx(rows, in) += dt A
+        Gemm.sgemm(
+            transA: false, transB: false, m: rows, n: inFeatures, k: rank, alpha: 1, a: dt.pointer, lda: rank,
+            b: a.pointer, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+    }
+
+    /// Sets the accumulated gradients to zero.
+    public func zeroGradients() {
+        gradA.pointer.update(repeating: 0, count: gradA.count)
+        gradB.pointer.update(repeating: 0, count: gradB.count)
     }
 }

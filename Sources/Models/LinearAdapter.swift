@@ -50,3 +50,12 @@ struct WeightMatrixView {
         columns = m.columns
     }
 }
+
+/// An adapter that learns: given the gradient of its output it adds the gradient of its input
+/// and accumulates the gradients of its own weights.
+public protocol DifferentiableAdapter: LinearAdapter {
+    /// `dx(rows, in) += ∂Δ/∂x · dy`, and the weight gradients `+=` their part, for input `x`.
+    func backward(
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
+        accumulateInputGradient dx: UnsafeMutablePointer<Float>)
+}

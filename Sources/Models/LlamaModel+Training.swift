@@ -1,0 +1,162 @@
+import Kernels
+
+extension LlamaModel {
+    /// What the forward pass keeps for the backward pass of one layer.
+    struct LayerActivations {
+        var input: Tensor  // (T, H) residual stream into the layer
+        var normed1: Tensor  // (T, H) input of q/k/v
+        var q: Tensor  // (T, Hq·D) after RoPE
+        var k: Tensor  // (T, Hkv·D) after RoPE
+        var v: Tensor  // (T, Hkv·D)
+        var attention: Tensor  // (T, Hq·D) input of o_proj
+        var middle: Tensor  // (T, H) residual after attention
+        var normed2: Tensor  // (T, H) input of gate/up
+        var gate: Tensor  // (T, I)
+        var up: Tensor  // (T, I)
+        var hidden: Tensor  // (T, I) silu(gate)·up, input of down_proj
+    }
+
+    /// Mean next-token cross-entropy of one sequence (labels of -100 ignored, as transformers'
+    /// causal-LM loss), and its gradient with respect to every attached ``DifferentiableAdapter``,
+    /// accumulated into the adapters' gradient buffers. Frozen weights get no gradient; only the
+    /// activations' gradients flow through them.
+    public func lossAndGradients(ids: [Int], labels: [Int]) throws -> Float {
+        let c = configuration
+        let T = ids.count
+        guard T > 0, labels.count == T else {
+            throw ModelError.invalidInput("ids and labels must have the same length")
+        }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= c.vocabSize }) {
+            throw ModelError.invalidInput("token id \(bad) outside the vocabulary of \(c.vocabSize)")
+        }
+        let H = c.hiddenSize
+        let I = c.intermediateSize
+        let qDim = c.numAttentionHeads * c.headDim
+        let kvDim = c.numKeyValueHeads * c.headDim
+        let positions = Array(0..<T)
+
+        // Forward, keeping what backward needs.
+        var x = Tensor(zeros: [T, H])
+        Ops.embed(ids, table: embedTokens, into: x.pointer)
+        var saved: [LayerActivations] = []
+        for (l, layer) in layers.enumerated() {
+            let a = LayerActivations(
+                input: x, normed1: Tensor(zeros: [T, H]), q: Tensor(zeros: [T, qDim]), k: Tensor(zeros: [T, kvDim]),
+                v: Tensor(zeros: [T, kvDim]), attention: Tensor(zeros: [T, qDim]), middle: Tensor(zeros: [T, H]),
+                normed2: Tensor(zeros: [T, H]), gate: Tensor(zeros: [T, I]), up: Tensor(zeros: [T, I]),
+                hidden: Tensor(zeros: [T, I]))
+            Ops.rmsNorm(
+                x.pointer, rows: T, dim: H, weight: layer.inputLayernorm, eps: c.rmsNormEps, into: a.normed1.pointer)
+            Ops.linear(a.normed1.pointer, rows: T, weight: layer.qProj, bias: layer.qBias, into: a.q.pointer)
+            Ops.linear(a.normed1.pointer, rows: T, weight: layer.kProj, bias: layer.kBias, into: a.k.pointer)
+            Ops.linear(a.normed1.pointer, rows: T, weight: layer.vProj, bias: layer.vBias, into: a.v.pointer)
+            adapt(l, .qProj, a.normed1.pointer, rows: T, into: a.q.pointer)
+            adapt(l, .kProj, a.normed1.pointer, rows: T, into: a.k.pointer)
+            adapt(l, .vProj, a.normed1.pointer, rows: T, into: a.v.pointer)
+            rope.apply(a.q.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
+            rope.apply(a.k.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
+            Ops.attention(
+                out: a.attention.pointer, q: a.q.pointer, queries: T, keys: a.k.pointer, values: a.v.pointer,
+                keyCount: T,
+                queryOffset: 0, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+            a.middle.pointer.update(from: x.pointer, count: T * H)
+            Ops.linear(a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer)
+            adapt(l, .oProj, a.attention.pointer, rows: T, into: a.middle.pointer)
+            Ops.rmsNorm(
+                a.middle.pointer, rows: T, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
+                into: a.normed2.pointer)
+            Ops.linear(a.normed2.pointer, rows: T, weight: layer.gateProj, bias: nil, into: a.gate.pointer)
+            Ops.linear(a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer)
+            adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
+            adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
+            Activations.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
+            let next = Tensor(zeros: [T, H])
+            next.pointer.update(from: a.middle.pointer, count: T * H)
+            Ops.linear(a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer)
+            adapt(l, .downProj, a.hidden.pointer, rows: T, into: next.pointer)
+            saved.append(a)
+            x = next
+        }
+        let final = Tensor(zeros: [T, H])
+        Ops.rmsNorm(x.pointer, rows: T, dim: H, weight: norm, eps: c.rmsNormEps, into: final.pointer)
+        let logits = Tensor(zeros: [T, c.vocabSize])
+        Ops.linear(final.pointer, rows: T, weight: lmHead, bias: nil, into: logits.pointer)
+        let dlogits = Tensor(zeros: [T, c.vocabSize])
+        let loss = CrossEntropy.forwardBackward(
+            logits: logits.pointer, labels: labels, vocab: c.vocabSize, dlogits: dlogits.pointer)
+
+        // Backward.
+        let dfinal = Tensor(zeros: [T, H])
+        Gemm.linearBackwardData(dlogits.pointer, rows: T, weight: lmHead, into: dfinal.pointer)
+        var dx = Tensor(zeros: [T, H])
+        norm.withUnsafeBufferPointer { w in
+            RMSNorm.backward(
+                dfinal.pointer, x: x.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
+                accumulateInto: dx.pointer)
+        }
+        for l in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[l]
+            let a = saved[l]
+            // MLP: x_out = middle + down(silu(gate)·up)
+            let dhidden = Tensor(zeros: [T, I])
+            Gemm.linearBackwardData(dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer)
+            adaptBackward(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T, into: dhidden.pointer)
+            let dgate = Tensor(zeros: [T, I])
+            let dup = Tensor(zeros: [T, I])
+            Activations.siluMulBackward(
+                dhidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: T * I, dgate: dgate.pointer,
+                dup: dup.pointer)
+            let dnormed2 = Tensor(zeros: [T, H])
+            Gemm.linearBackwardData(
+                dgate.pointer, rows: T, weight: layer.gateProj, into: dnormed2.pointer, accumulate: true)
+            Gemm.linearBackwardData(
+                dup.pointer, rows: T, weight: layer.upProj, into: dnormed2.pointer, accumulate: true)
+            adaptBackward(l, .gateProj, dgate.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
+            adaptBackward(l, .upProj, dup.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
+            let dmiddle = dx  // the residual passes the gradient through
+            layer.postAttentionLayernorm.withUnsafeBufferPointer { w in
+                RMSNorm.backward(
+                    dnormed2.pointer, x: a.middle.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
+                    accumulateInto: dmiddle.pointer)
+            }
+            // Attention: middle = input + o(attention(q, k, v))
+            let dattention = Tensor(zeros: [T, qDim])
+            Gemm.linearBackwardData(dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer)
+            adaptBackward(l, .oProj, dmiddle.pointer, x: a.attention.pointer, rows: T, into: dattention.pointer)
+            let dq = Tensor(zeros: [T, qDim])
+            let dk = Tensor(zeros: [T, kvDim])
+            let dv = Tensor(zeros: [T, kvDim])
+            Attention.backward(
+                dattention.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, positions: T,
+                heads: c.numAttentionHeads,
+                kvHeads: c.numKeyValueHeads, headDim: c.headDim, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer)
+            rope.backward(dq.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
+            rope.backward(dk.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
+            let dnormed1 = Tensor(zeros: [T, H])
+            Gemm.linearBackwardData(dq.pointer, rows: T, weight: layer.qProj, into: dnormed1.pointer, accumulate: true)
+            Gemm.linearBackwardData(dk.pointer, rows: T, weight: layer.kProj, into: dnormed1.pointer, accumulate: true)
+            Gemm.linearBackwardData(dv.pointer, rows: T, weight: layer.vProj, into: dnormed1.pointer, accumulate: true)
+            adaptBackward(l, .qProj, dq.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
+            adaptBackward(l, .kProj, dk.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
+            adaptBackward(l, .vProj, dv.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
+            layer.inputLayernorm.withUnsafeBufferPointer { w in
+                RMSNorm.backward(
+                    dnormed1.pointer, x: a.input.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
+                    accumulateInto: dmiddle.pointer)
+            }
+            dx = dmiddle
+        }
+        return loss
+    }
+
+    /// Sends a projection's output gradient through its differentiable adapters.
+    func adaptBackward(
+        _ layer: Int, _ projection: LlamaProjection, _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
+        into dx: UnsafeMutablePointer<Float>
+    ) {
+        guard let list = adapters[ProjectionKey(layer: layer, projection: projection)] else { return }
+        for adapter in list {
+            (adapter as? any DifferentiableAdapter)?.backward(dy, x: x, rows: rows, accumulateInputGradient: dx)
+        }
+    }
+}
