@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Generation",
+                "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Training", "Generation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,13 +5,14 @@ import LoRA
 import ModelFiles
 import Models
 import Tokenizers
+import Training
 
 @main
 struct Lora: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lora",
         abstract: "Fine-tune, run and serve language models with LoRA adapters on the CPU.",
-        subcommands: [Generate.self, Chat.self, Merge.self, Tokenize.self, Inspect.self, Bench.self]
+        subcommands: [Train.self, Generate.self, Chat.self, Merge.self, Tokenize.self, Inspect.self, Bench.self]
     )
 
     /// Runs the command, printing one clear line and exiting non-zero on any error.
@@ -23,7 +24,8 @@ struct Lora: ParsableCommand {
             // Errors from our modules are one readable line; argument errors keep ArgumentParser's usage text.
             guard
                 error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
-                    || error is GenerationError || error is LoRAError || error is CLIError
+                    || error is GenerationError || error is LoRAError || error is DatasetError || error is CLIError
+                    || error is LoRATrainer.TrainerError
             else { exit(withError: error) }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)

@@ -20,7 +20,9 @@ extension LlamaModel {
     /// causal-LM loss), and its gradient with respect to every attached ``DifferentiableAdapter``,
     /// accumulated into the adapters' gradient buffers. Frozen weights get no gradient; only the
     /// activations' gradients flow through them.
-    public func lossAndGradients(ids: [Int], labels: [Int]) throws -> Float {
+    /// `gradientScale` multiplies the gradients (not the returned loss), so several sequences can
+    /// be weighted into one batch gradient.
+    public func lossAndGradients(ids: [Int], labels: [Int], gradientScale: Float = 1) throws -> Float {
         let c = configuration
         let T = ids.count
         guard T > 0, labels.count == T else {
@@ -84,6 +86,10 @@ extension LlamaModel {
         let dlogits = Tensor(zeros: [T, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
             logits: logits.pointer, labels: labels, vocab: c.vocabSize, dlogits: dlogits.pointer)
+
+        if gradientScale != 1 {
+            for i in 0..<dlogits.count { dlogits.pointer[i] *= gradientScale }
+        }
 
         // Backward.
         let dfinal = Tensor(zeros: [T, H])

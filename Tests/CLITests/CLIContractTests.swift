@@ -193,3 +193,42 @@ import TestSupport
         #expect(folderFromGGUF.status != 0 && folderFromGGUF.stderr.contains("error: --out"))
     }
 }
+
+/// `lora train` end to end on the tiny model.
+@Suite struct TrainCommandTests {
+    @Test func trainWritesAPEFTAdapterThatGenerateLoads() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-cli-train-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let data = folder.appendingPathComponent("data.jsonl")
+        try Data(
+            """
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+            {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "See you."}]}
+
+            """.utf8
+        ).write(to: data)
+        let run = try Lora.run([
+            "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
+            folder.appendingPathComponent("run").path,
+            "--max-steps", "3", "--batch-size", "2", "--logging-steps", "1",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("trainable params: "))
+        #expect(run.stderr.contains("step 3/3"))
+        let gen = try Lora.run([
+            "generate", "--model", Fixtures.url("tiny-llama").path, "--adapter",
+            folder.appendingPathComponent("run/adapter").path,
+            "--prompt", "Hi", "--max-tokens", "3",
+        ])
+        #expect(gen.status == 0, "\(gen.stderr)")
+        let bad = folder.appendingPathComponent("bad.json")
+        try Data(#"[{"instruction": "x", "input": ""}]"#.utf8).write(to: bad)
+        let refused = try Lora.run([
+            "train", "--model", Fixtures.url("tiny-llama").path, "--data", bad.path, "--out",
+            folder.appendingPathComponent("x").path,
+        ])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("error: \(bad.path):1: missing field 'output'"))
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import LoRA
+import Models
+import Training
+
+/// `lora train`: fine-tune a LoRA adapter on an instruction file.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a LoRA adapter; writes OUT/adapter (PEFT format), OUT/metrics.jsonl and checkpoints.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Training data: a JSON array or JSONL file (alpaca, messages, prompt/completion or text rows).")
+    var data: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Row format: auto, alpaca, chat, prompt-completion, text.")
+    var format: String = "auto"
+
+    @Option(help: "Rename fields, e.g. input=input_text,output=target_text.")
+    var fieldMap: String?
+
+    @Option(help: "Prompt style: chat (the model's chat template) or alpaca (the classic Alpaca prompt).")
+    var template: String = "chat"
+
+    @Option(help: "LoRA rank r.") var rank: Int = 8
+    @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
+    @Option(help: "LoRA dropout (only 0 is implemented so far).") var dropout: Double = 0
+    @Option(help: "Target modules: comma-separated names, or all-linear.") var targets: String = "q_proj,v_proj"
+    @Flag(help: "Scale by alpha / sqrt(r) (rsLoRA).") var useRslora = false
+    @Option(help: "Sequences per micro-batch.") var batchSize: Int = 4
+    @Option(help: "Micro-batches per optimizer step.") var gradAccum: Int = 1
+    @Option(help: "Passes over the data.") var epochs: Int = 1
+    @Option(help: "Optimizer steps (overrides --epochs).") var maxSteps: Int?
+    @Option(help: "Peak learning rate.") var learningRate: Float = 2e-4
+    @Option(help: "constant, linear or cosine.") var lrScheduler: String = "linear"
+    @Option(help: "Warm-up as a fraction of the steps.") var warmupRatio: Float = 0
+    @Option(help: "Warm-up steps (overrides --warmup-ratio).") var warmupSteps: Int = 0
+    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
+    @Option(help: "Clip the global gradient norm to this (0 = off).") var maxGradNorm: Float = 1
+    @Option(help: "Longer sequences are truncated.") var maxSeqLen: Int = 512
+    @Option(help: "Print a log line every N steps.") var loggingSteps: Int = 10
+    @Option(help: "Save OUT/checkpoint-N every N steps (0 = off).") var saveSteps: Int = 0
+    @Option(help: "Random seed (data order, initialization).") var seed: UInt64 = 42
+    @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
+
+    func run() throws {
+        guard dropout == 0 else { throw CLIError("--dropout \(dropout): LoRA dropout is not implemented yet (use 0)") }
+        guard let datasetFormat = DatasetFormat(rawValue: format) else {
+            throw CLIError("--format '\(format)' is not known")
+        }
+        guard let schedule = LearningRateSchedule(rawValue: lrScheduler) else {
+            throw CLIError("--lr-scheduler '\(lrScheduler)' is not known (constant, linear, cosine)")
+        }
+        guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
+            throw CLIError("--template '\(template)' is not known (chat, alpaca)")
+        }
+        var map: [String: String] = [:]
+        for pair in (fieldMap ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw CLIError("--field-map: '\(pair)' is not NAME=FIELD") }
+            map[parts[0]] = parts[1]
+        }
+        let loaded = try modelOptions.load()
+        let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
+        let encoder = ExampleEncoder(
+            tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+            options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: maxSeqLen))
+        let (examples, summary) = try encoder.encode(rows, file: data)
+        log(
+            "\(data): \(summary.examples) examples, \(summary.tokens) tokens (\(summary.labelledTokens) learned); "
+                + "\(summary.truncated) truncated to \(maxSeqLen), \(summary.skipped) skipped (nothing to learn)")
+
+        var config = LoRAConfig()
+        config.r = rank
+        config.loraAlpha = alpha
+        config.useRSLoRA = useRslora
+        config.targetModules =
+            targets == "all-linear" ? .allLinear : .names(targets.split(separator: ",").map(String.init))
+        config.baseModelNameOrPath = loaded.name
+        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: seed)
+        log(adapter.trainableParametersLine(model: loaded.model))
+
+        var p = LoRATrainer.Parameters()
+        p.batchSize = batchSize
+        p.gradientAccumulationSteps = gradAccum
+        p.epochs = epochs
+        p.maxSteps = maxSteps
+        p.learningRate = learningRate
+        p.schedule = schedule
+        p.warmupSteps = warmupSteps
+        p.warmupRatio = warmupRatio
+        p.weightDecay = weightDecay
+        p.maxGradNorm = maxGradNorm
+        p.loggingSteps = loggingSteps
+        p.saveSteps = saveSteps
+        p.seed = seed
+        p.outputDirectory = URL(fileURLWithPath: out)
+        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        var last: LoRATrainer.Progress?
+        try trainer.run { progress in
+            last = progress
+            if progress.step % max(loggingSteps, 1) == 0 || progress.step == progress.totalSteps {
+                log(
+                    String(
+                        format: "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  %.0fs", progress.step,
+                        progress.totalSteps, progress.loss, progress.learningRate, progress.gradNorm,
+                        progress.tokensPerSecond, progress.elapsed))
+            }
+            return .continue
+        }
+        if let last {
+            log(
+                String(
+                    format: "done: %d steps in %.0fs, final loss %.4f; adapter in %@/adapter", last.step, last.elapsed,
+                    last.loss, out))
+        }
+    }
+}

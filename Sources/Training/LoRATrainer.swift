@@ -1,0 +1,217 @@
+import Foundation
+import Kernels
+import LoRA
+import Models
+
+/// Fine-tunes a LoRA adapter on encoded examples: shuffled batches, gradient accumulation,
+/// global-norm clipping, AdamW and a warm-up schedule, metrics and checkpoints.
+///
+/// ```swift
+/// var parameters = LoRATrainer.Parameters()
+/// parameters.maxSteps = 100
+/// let trainer = LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: parameters)
+/// try trainer.run { progress in print(progress); return .continue }
+/// ```
+public final class LoRATrainer {
+    /// Settings, named after transformers' `TrainingArguments`.
+    public struct Parameters: Sendable {
+        public var batchSize = 4
+        public var gradientAccumulationSteps = 1
+        public var epochs = 1
+        /// When set, overrides `epochs`.
+        public var maxSteps: Int?
+        public var learningRate: Float = 2e-4
+        public var schedule = LearningRateSchedule.linear
+        public var warmupSteps = 0
+        public var warmupRatio: Float = 0
+        public var weightDecay: Float = 0
+        public var maxGradNorm: Float = 1
+        public var loggingSteps = 10
+        /// 0 saves no intermediate checkpoints.
+        public var saveSteps = 0
+        public var seed: UInt64 = 42
+        /// Where `adapter/`, `checkpoint-N/` and `metrics.jsonl` go.
+        public var outputDirectory: URL?
+        public init() {}
+    }
+
+    /// Reported after every optimizer step.
+    public struct Progress: Sendable {
+        public var step: Int
+        public var totalSteps: Int
+        public var epoch: Double
+        public var loss: Float
+        public var learningRate: Float
+        public var gradNorm: Float
+        public var tokensPerSecond: Double
+        public var elapsed: Double
+    }
+
+    /// The callback's answer.
+    public enum Decision { case `continue`, stop }
+
+    public enum TrainerError: Error, CustomStringConvertible {
+        case noExamples
+        case nonFinite(step: Int, loss: Float)
+        public var description: String {
+            switch self {
+            case .noExamples: "no training examples"
+            case .nonFinite(let step, let loss):
+                "loss became \(loss) at step \(step); stopped (the last checkpoint is kept)"
+            }
+        }
+    }
+
+    public let model: LlamaModel
+    public let adapter: LoRAAdapter
+    public let examples: [EncodedExample]
+    public let parameters: Parameters
+    let linears: [LoRALinear]
+    public private(set) var optimizer: AdamW
+
+    /// Attaches `adapter` to `model` for training (its tensors are updated in place).
+    public init(model: LlamaModel, adapter: LoRAAdapter, examples: [EncodedExample], parameters: Parameters) throws {
+        self.model = model
+        self.adapter = adapter
+        self.examples = examples
+        self.parameters = parameters
+        model.adapters = [:]
+        try adapter.attach(to: model)
+        linears = model.adapters.sorted { $0.key.modulePath < $1.key.modulePath }.compactMap {
+            $0.value.first as? LoRALinear
+        }
+        optimizer = AdamW(learningRate: parameters.learningRate, weightDecay: parameters.weightDecay)
+    }
+
+    /// Optimizer steps the run will take.
+    public var totalSteps: Int {
+        let perEpoch = max(
+            1,
+            (examples.count + parameters.batchSize * parameters.gradientAccumulationSteps - 1)
+                / (parameters.batchSize * parameters.gradientAccumulationSteps))
+        return parameters.maxSteps ?? perEpoch * parameters.epochs
+    }
+
+    /// Runs to the end (or until `progress` answers `.stop`), then writes `adapter/`.
+    public func run(progress: (Progress) -> Decision = { _ in .continue }) throws {
+        guard !examples.isEmpty else { throw TrainerError.noExamples }
+        let p = parameters
+        let total = totalSteps
+        let warmup = p.warmupSteps > 0 ? p.warmupSteps : Int((Float(total) * p.warmupRatio).rounded(.up))
+        let perStep = p.batchSize * p.gradientAccumulationSteps
+        var random = SplitMix(seed: p.seed)
+        var order: [Int] = []
+        var cursor = 0
+        var epoch = 0
+        let start = Date()
+        var tokens = 0
+        var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0) }
+        let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
+        for step in 0..<total {
+            var batch: [Int] = []
+            while batch.count < perStep {
+                if cursor >= order.count {
+                    if !order.isEmpty { epoch += 1 }
+                    order = random.shuffled(examples.indices)
+                    cursor = 0
+                }
+                batch.append(order[cursor])
+                cursor += 1
+            }
+            linears.forEach { $0.zeroGradients() }
+            // Weight each sequence by its share of the labelled tokens, as one big batch would.
+            let labelled = batch.reduce(0) { $0 + examples[$1].labelledCount }
+            var loss: Float = 0
+            for i in batch {
+                let e = examples[i]
+                let w = Float(e.labelledCount) / Float(max(labelled, 1))
+                loss += w * (try model.lossAndGradients(ids: e.ids, labels: e.labels, gradientScale: w))
+                tokens += e.ids.count
+            }
+            guard loss.isFinite else { throw TrainerError.nonFinite(step: step + 1, loss: loss) }
+            var squared: Double = 0
+            for (_, g) in parameterPairs {
+                for j in 0..<g.count { squared += Double(g.pointer[j]) * Double(g.pointer[j]) }
+            }
+            let norm = Float(squared.squareRoot())
+            if p.maxGradNorm > 0 && norm > p.maxGradNorm {
+                let scale = p.maxGradNorm / (norm + 1e-6)  // torch.nn.utils.clip_grad_norm_
+                for (_, g) in parameterPairs { for j in 0..<g.count { g.pointer[j] *= scale } }
+            }
+            optimizer.learningRate = p.learningRate * p.schedule.factor(step: step, total: total, warmup: warmup)
+            optimizer.update(parameterPairs)
+            let elapsed = Date().timeIntervalSince(start)
+            let report = Progress(
+                step: step + 1, totalSteps: total, epoch: Double(epoch) + Double(cursor) / Double(examples.count),
+                loss: loss,
+                learningRate: optimizer.learningRate, gradNorm: norm,
+                tokensPerSecond: Double(tokens) / max(elapsed, 1e-9),
+                elapsed: elapsed)
+            try metrics?.append(report)
+            if p.saveSteps > 0, (step + 1) % p.saveSteps == 0, let folder = p.outputDirectory {
+                try saveAtomically(to: folder.appendingPathComponent("checkpoint-\(step + 1)"))
+            }
+            if progress(report) == .stop { break }
+        }
+        if let folder = p.outputDirectory { try saveAtomically(to: folder.appendingPathComponent("adapter")) }
+    }
+
+    /// Writes the adapter into a temporary folder and renames it into place.
+    func saveAtomically(to folder: URL) throws {
+        let temporary = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).tmp")
+        try? FileManager.default.removeItem(at: temporary)
+        try adapter.save(folder: temporary)
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.moveItem(at: temporary, to: folder)
+    }
+}
+
+/// `metrics.jsonl`: one JSON object per optimizer step.
+struct MetricsLog {
+    let handle: FileHandle
+
+    init(folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let url = folder.appendingPathComponent("metrics.jsonl")
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        handle = try FileHandle(forWritingTo: url)
+    }
+
+    mutating func append(_ p: LoRATrainer.Progress) throws {
+        let line =
+            String(
+                format:
+                    #"{"step": %d, "epoch": %.4f, "loss": %.6f, "learning_rate": %.8g, "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
+                p.step, p.epoch, p.loss, p.learningRate, p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
+            + "\n"
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+
+    static func peakRSSMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
+        }
+        return 0
+    }
+}
+
+/// SplitMix64 for the data order; its state is one integer, easy to checkpoint.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Fisher–Yates.
+    mutating func shuffled(_ range: Range<Int>) -> [Int] {
+        var a = Array(range)
+        if a.count < 2 { return a }
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, Int(next() % UInt64(i + 1))) }
+        return a
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import LoRA
+import Models
+import Testing
+import TestSupport
+import Tokenizers
+
+@testable import Training
+
+@Suite struct TrainerTests {
+    @Test func schedulesFollowTransformers() {
+        // get_linear_schedule_with_warmup(warmup=2, total=10) at steps 0…
+        let linear = (0..<10).map { LearningRateSchedule.linear.factor(step: $0, total: 10, warmup: 2) }
+        #expect(linear.prefix(3) == [0, 0.5, 1])
+        #expect(abs(linear[6] - 0.5) < 1e-6)
+        let cosine = LearningRateSchedule.cosine.factor(step: 6, total: 10, warmup: 2)
+        #expect(abs(cosine - 0.5) < 1e-6)
+        #expect(LearningRateSchedule.constant.factor(step: 9, total: 10, warmup: 2) == 1)
+    }
+
+    @Test func trainingLowersTheLossAndWritesTheRun() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
+        let rows = (0..<4).map {
+            DatasetRow(example: .alpaca(instruction: "Say \($0).", input: "", output: "Number \($0)."), line: $0 + 1)
+        }
+        let (examples, _) = try encoder.encode(rows, file: "rows")
+        var config = LoRAConfig()
+        config.targetModules = .allLinear
+        config.r = 4
+        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 1)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-train-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var p = LoRATrainer.Parameters()
+        p.maxSteps = 30
+        p.batchSize = 4
+        p.learningRate = 1e-2
+        p.schedule = .constant
+        p.saveSteps = 10
+        p.outputDirectory = folder
+        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        var losses: [Float] = []
+        try trainer.run { progress in
+            losses.append(progress.loss)
+            return .continue
+        }
+        #expect(losses.count == 30)
+        #expect(losses.last! < losses.first! - 0.5, "loss \(losses.first!) → \(losses.last!)")
+        let lines = try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == 30 && lines[0].contains("\"grad_norm\""))
+        for name in ["adapter", "checkpoint-10", "checkpoint-20", "checkpoint-30"] {
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: folder.appendingPathComponent("\(name)/adapter_model.safetensors").path))
+        }
+        // The saved adapter reproduces the trained model.
+        let fresh = try ModelLoader.load(path: Fixtures.url("tiny-llama").path).model
+        try LoRAAdapter.load(folder: folder.appendingPathComponent("adapter")).attach(to: fresh)
+        let e = examples[0]
+        #expect(
+            abs(
+                try fresh.lossAndGradients(ids: e.ids, labels: e.labels)
+                    - (try loaded.model.lossAndGradients(ids: e.ids, labels: e.labels))) < 1e-5)
+        // A stop request ends the run early.
+        var steps = 0
+        try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: LoRATrainer.Parameters())
+            .run { _ in
+                steps += 1
+                return .stop
+            }
+        #expect(steps == 1)
+    }
+}
