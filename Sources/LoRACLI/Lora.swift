@@ -12,7 +12,9 @@ struct Lora: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lora",
         abstract: "Fine-tune, run and serve language models with LoRA adapters on the CPU.",
-        subcommands: [Train.self, Generate.self, Chat.self, Merge.self, Tokenize.self, Inspect.self, Bench.self]
+        subcommands: [
+            Train.self, Eval.self, Generate.self, Chat.self, Merge.self, Tokenize.self, Inspect.self, Bench.self,
+        ]
     )
 
     /// Runs the command, printing one clear line and exiting non-zero on any error.

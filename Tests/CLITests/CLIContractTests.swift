@@ -232,3 +232,24 @@ import TestSupport
         #expect(refused.stderr.contains("error: \(bad.path):1: missing field 'output'"))
     }
 }
+
+@Suite struct EvalCommandTests {
+    @Test func evalReportsLossPerplexityAndTokens() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-eval-\(getpid()).jsonl")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try Data(#"{"prompt": "The capital of France is", "completion": " Paris."}"#.utf8 + [10]).write(to: data)
+        let out = try Lora.run(["eval", "--model", gguf.path, "--data", data.path, "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        struct Result: Decodable {
+            var loss: Double
+            var perplexity: Double
+            var tokens: Int
+        }
+        let r = try JSONDecoder().decode(Result.self, from: Data(out.stdout.utf8))
+        // " Paris." and <|im_end|>: 3 learned tokens; a sensible model finds them likely.
+        #expect(r.tokens == 3)
+        #expect(r.loss > 0 && r.loss < 6)
+        #expect(abs(r.perplexity - exp(r.loss)) < 1e-6 * r.perplexity)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `lora eval`: loss and perplexity of a model (and adapters) on a data file.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mean loss over the learned tokens of a data file, and perplexity.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var adapters: AdapterOptions
+
+    @Option(help: "A JSON array or JSONL file (same formats as train).") var data: String
+    @Option(help: "Rename fields, e.g. input=input_text,output=target_text.") var fieldMap: String?
+    @Option(help: "Prompt style: chat or alpaca.") var template: String = "chat"
+    @Option(help: "Longer sequences are truncated.") var maxSeqLen: Int = 512
+    @Flag(help: "Print one JSON object {loss, perplexity, tokens}.") var json = false
+
+    func run() throws {
+        guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
+            throw CLIError("--template '\(template)' is not known (chat, alpaca)")
+        }
+        var map: [String: String] = [:]
+        for pair in (fieldMap ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw CLIError("--field-map: '\(pair)' is not NAME=FIELD") }
+            map[parts[0]] = parts[1]
+        }
+        let loaded = try modelOptions.load()
+        try adapters.attach(to: loaded)
+        let rows = try DatasetReader.read(URL(fileURLWithPath: data), fieldMap: map)
+        let encoder = ExampleEncoder(
+            tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+            options: .init(style: style, maxSequenceLength: maxSeqLen))
+        let (examples, _) = try encoder.encode(rows, file: data)
+        let result = try Evaluation.run(loaded.model, on: examples)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(
+                String(format: "loss %.4f  perplexity %.2f  tokens %d", result.loss, result.perplexity, result.tokens))
+        }
+    }
+}
