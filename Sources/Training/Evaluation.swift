@@ -21,7 +21,8 @@ public struct Evaluation: Sendable, Codable, Equatable {
         for e in examples {
             let logits = try model.logits(inputIDs: [e.ids])
             let scratch = Tensor(zeros: logits.shape)
-            let n = e.labelledCount - (e.labels.first == EncodedExample.ignored ? 0 : 1)  // the first label is never predicted
+            // The first position's label is never predicted (logits at t predict the label at t + 1).
+            let n = e.labelledCount - (e.labels.first == EncodedExample.ignored ? 0 : 1)
             guard n > 0 else { continue }
             let mean = CrossEntropy.forwardBackward(
                 logits: logits.pointer, labels: e.labels, vocab: model.configuration.vocabSize, dlogits: scratch.pointer
