@@ -45,7 +45,8 @@ let package = Package(
             name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFiles", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "ModelFiles", "Tokenizers", "Generation", "TestSupport"]),
-        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "TestSupport"]),
+        .testTarget(
+            name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "Kernels", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Tokenizers", "Models", "LoRA", "ModelFiles", "Kernels", "TestSupport"]

@@ -12,6 +12,15 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     /// The scaling applied to `B A x` (already multiplied by any combination weight).
     public let scale: Float
 
+    /// LoRA dropout probability on the adapter's input, applied only while `training`.
+    public var dropout: Float = 0
+    /// Whether dropout is active (set by the trainer; inference never drops).
+    public var training = false
+    /// State of the dropout mask generator (SplitMix64), saved in checkpoints for exact resume.
+    public var randomState: UInt64 = 0
+    /// The scaled keep-mask of the last training forward, `(rows, in)`, which backward reuses.
+    var lastMask: [Float]?
+
     /// Accumulated gradients of `A` and `B` (same shapes).
     public let gradA: Tensor
     public let gradB: Tensor
@@ -28,6 +37,21 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     }
 
     public func apply(_ x: UnsafePointer<Float>, rows: Int, accumulateInto out: UnsafeMutablePointer<Float>) {
+        if training && dropout > 0 {
+            // Inverted dropout (torch.nn.Dropout): keep with probability 1−p, scale kept values by 1/(1−p).
+            let keep = 1 / (1 - dropout)
+            var mask = [Float](repeating: 0, count: rows * inFeatures)
+            for i in mask.indices { mask[i] = nextUnit() >= dropout ? keep : 0 }
+            lastMask = mask
+            let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
+            dropped.withUnsafeBufferPointer { applyUndropped($0.baseAddress!, rows: rows, accumulateInto: out) }
+            return
+        }
+        lastMask = nil
+        applyUndropped(x, rows: rows, accumulateInto: out)
+    }
+
+    func applyUndropped(_ x: UnsafePointer<Float>, rows: Int, accumulateInto out: UnsafeMutablePointer<Float>) {
         let t = Tensor(zeros: [rows, rank])  // (rows, r) = x Aᵀ
         Gemm.sgemm(
             transA: false, transB: true, m: rows, n: rank, k: inFeatures, alpha: 1, a: x, lda: inFeatures, b: a.pointer,
@@ -38,10 +62,37 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
             b: b.pointer, ldb: rank, beta: 1, c: out, ldc: outFeatures)
     }
 
+    /// A uniform Float in [0, 1) from SplitMix64.
+    func nextUnit() -> Float {
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Float((z ^ (z >> 31)) >> 40) * 0x1p-24
+    }
+
     /// For `Δ = s·B(A x)` with `t = A x`: `dB += s·dyᵀ t`, `dt = s·dy B`, `dA += dtᵀ x`, `dx += dt A`.
     public func backward(
         _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
         accumulateInputGradient dx: UnsafeMutablePointer<Float>
+    ) {
+        if let mask = lastMask, mask.count == rows * inFeatures {
+            // Through dropout: the adapter saw x ⊙ mask, and its input gradient is masked the same way.
+            let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
+            var dxd = [Float](repeating: 0, count: rows * inFeatures)
+            dropped.withUnsafeBufferPointer { xd in
+                dxd.withUnsafeMutableBufferPointer {
+                    backwardUndropped(dy, x: xd.baseAddress!, rows: rows, into: $0.baseAddress!)
+                }
+            }
+            for i in 0..<(rows * inFeatures) { dx[i] += dxd[i] * mask[i] }
+            return
+        }
+        backwardUndropped(dy, x: x, rows: rows, into: dx)
+    }
+
+    func backwardUndropped(
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>
     ) {
         let t = Tensor(zeros: [rows, rank])  // (rows, r)
         Gemm.sgemm(

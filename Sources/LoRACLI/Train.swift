@@ -28,7 +28,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "LoRA rank r.") var rank: Int = 8
     @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
-    @Option(help: "LoRA dropout (only 0 is implemented so far).") var dropout: Double = 0
+    @Option(help: "LoRA dropout on the adapters' inputs while training.") var dropout: Double = 0.05
     @Option(help: "Target modules: comma-separated names, or all-linear.") var targets: String = "q_proj,v_proj"
     @Flag(help: "Scale by alpha / sqrt(r) (rsLoRA).") var useRslora = false
     @Option(help: "Sequences per micro-batch.") var batchSize: Int = 4
@@ -48,7 +48,6 @@ struct Train: ParsableCommand {
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
 
     func run() throws {
-        guard dropout == 0 else { throw CLIError("--dropout \(dropout): LoRA dropout is not implemented yet (use 0)") }
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError("--format '\(format)' is not known")
         }
@@ -78,6 +77,7 @@ struct Train: ParsableCommand {
         config.r = rank
         config.loraAlpha = alpha
         config.useRSLoRA = useRslora
+        config.loraDropout = dropout
         config.targetModules =
             targets == "all-linear" ? .allLinear : .names(targets.split(separator: ",").map(String.init))
         config.baseModelNameOrPath = loaded.name

@@ -153,6 +153,7 @@ public final class LoRATrainer {
             }
             if progress(report) == .stop { break }
         }
+        linears.forEach { $0.training = false }
         if let folder = p.outputDirectory { try saveAtomically(to: folder.appendingPathComponent("adapter")) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import Kernels
 import ModelFiles
 import Models
 import Testing
@@ -120,5 +121,56 @@ import TestSupport
         let tail = logits.pointer + (ids.count - 4) * V
         let worst = PEFTAdapterTests.maxError(tail, expected, count: 4 * V)
         #expect(worst < 2e-3, "max |Δlogit| = \(worst)")
+    }
+}
+
+/// LoRA dropout: a fixed mask in forward and the same mask in backward.
+@Suite struct DropoutTests {
+    @Test func dropoutGradientMatchesFiniteDifferences() {
+        let (rows, inF, outF, r) = (3, 8, 5, 2)
+        func values(_ n: Int, _ seed: Int) -> [Float] { (0..<n).map { Float(sin(Double($0 * 7 + seed))) } }
+        let linear = LoRALinear(
+            a: Tensor(values(r * inF, 1), shape: [r, inF]), b: Tensor(values(outF * r, 2), shape: [outF, r]), scale: 1.5
+        )
+        linear.dropout = 0.5
+        linear.training = true
+        let x = values(rows * inF, 3)
+        let probe = values(rows * outF, 4)
+        func loss(_ x: [Float]) -> Double {
+            linear.randomState = 99
+            var out = [Float](repeating: 0, count: rows * outF)
+            linear.apply(x, rows: rows, accumulateInto: &out)
+            return zip(out, probe).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        linear.training = false
+        var dx0 = [Float](repeating: 0, count: rows * inF)
+        _ = loss(x)
+        linear.backward(probe, x: x, rows: rows, accumulateInputGradient: &dx0)
+        let numeric0 =
+            (loss(x.enumerated().map { $0 == 0 ? $1 + 1e-2 : $1 })
+                - loss(x.enumerated().map { $0 == 0 ? $1 - 1e-2 : $1 })) / 2e-2
+        #expect(abs(numeric0 - Double(dx0[0])) < 1e-3, "without dropout: \(numeric0) vs \(dx0[0])")
+        linear.training = true
+        _ = loss(x)
+        let mask = linear.lastMask ?? []
+        #expect(mask.contains(0) && mask.contains(2), "some inputs dropped, the rest scaled by 1/(1-p)")
+        var dx = [Float](repeating: 0, count: rows * inF)
+        linear.backward(probe, x: x, rows: rows, accumulateInputGradient: &dx)
+        for i in x.indices {
+            var plus = x
+            var minus = x
+            plus[i] += 1e-2
+            minus[i] -= 1e-2
+            let numeric = (loss(plus) - loss(minus)) / 2e-2
+            #expect(
+                abs(numeric - Double(dx[i])) < 1e-3, "x[\(i)]: numeric \(numeric) analytic \(dx[i]) mask \(mask[i])")
+        }
+        // Out of training, nothing is dropped.
+        linear.training = false
+        var a = [Float](repeating: 0, count: rows * outF)
+        var b = [Float](repeating: 0, count: rows * outF)
+        linear.apply(x, rows: rows, accumulateInto: &a)
+        linear.apply(x, rows: rows, accumulateInto: &b)
+        #expect(a == b && linear.lastMask == nil)
     }
 }
