@@ -44,6 +44,8 @@ struct Train: ParsableCommand {
     @Option(help: "Longer sequences are truncated.") var maxSeqLen: Int = 512
     @Option(help: "Print a log line every N steps.") var loggingSteps: Int = 10
     @Option(help: "Save OUT/checkpoint-N every N steps (0 = off).") var saveSteps: Int = 0
+    @Option(help: "Keep only the newest N checkpoints.") var saveTotalLimit: Int?
+    @Flag(help: "Continue from the newest complete checkpoint in OUT.") var resume = false
     @Option(help: "Random seed (data order, initialization).") var seed: UInt64 = 42
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
 
@@ -97,9 +99,17 @@ struct Train: ParsableCommand {
         p.maxGradNorm = maxGradNorm
         p.loggingSteps = loggingSteps
         p.saveSteps = saveSteps
+        p.saveTotalLimit = saveTotalLimit
         p.seed = seed
         p.outputDirectory = URL(fileURLWithPath: out)
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        if resume {
+            guard let checkpoint = LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) else {
+                throw CLIError("--resume: no complete checkpoint-N in \(out)")
+            }
+            try trainer.resume(from: checkpoint)
+            log("resumed from \(checkpoint.path) at step \(trainer.state.step)")
+        }
         var last: LoRATrainer.Progress?
         try trainer.run { progress in
             last = progress

@@ -58,4 +58,10 @@ public struct AdamW: Sendable {
             moments[i] = (mArray, vArray)
         }
     }
+
+    /// Restores a checkpointed optimizer.
+    public mutating func restore(step: Int, moments: [(m: [Float], v: [Float])]) {
+        self.step = step
+        self.moments = moments
+    }
 }

@@ -29,6 +29,8 @@ public final class LoRATrainer {
         public var loggingSteps = 10
         /// 0 saves no intermediate checkpoints.
         public var saveSteps = 0
+        /// Keep only the newest N checkpoints (nil keeps all).
+        public var saveTotalLimit: Int?
         public var seed: UInt64 = 42
         /// Where `adapter/`, `checkpoint-N/` and `metrics.jsonl` go.
         public var outputDirectory: URL?
@@ -67,7 +69,9 @@ public final class LoRATrainer {
     public let examples: [EncodedExample]
     public let parameters: Parameters
     let linears: [LoRALinear]
-    public private(set) var optimizer: AdamW
+    public internal(set) var optimizer: AdamW
+    /// Where the run is: what a checkpoint stores besides weights and moments.
+    public internal(set) var state: TrainerState
 
     /// Attaches `adapter` to `model` for training (its tensors are updated in place).
     public init(model: LlamaModel, adapter: LoRAAdapter, examples: [EncodedExample], parameters: Parameters) throws {
@@ -81,6 +85,9 @@ public final class LoRATrainer {
             $0.value.first as? LoRALinear
         }
         optimizer = AdamW(learningRate: parameters.learningRate, weightDecay: parameters.weightDecay)
+        state = TrainerState(
+            step: 0, epoch: 0, order: [], cursor: 0, dataRandom: parameters.seed,
+            dropoutRandom: linears.map(\.randomState))
     }
 
     /// Optimizer steps the run will take.
@@ -99,15 +106,15 @@ public final class LoRATrainer {
         let total = totalSteps
         let warmup = p.warmupSteps > 0 ? p.warmupSteps : Int((Float(total) * p.warmupRatio).rounded(.up))
         let perStep = p.batchSize * p.gradientAccumulationSteps
-        var random = SplitMix(seed: p.seed)
-        var order: [Int] = []
-        var cursor = 0
-        var epoch = 0
+        var random = SplitMix(seed: state.dataRandom)
+        var order = state.order
+        var cursor = state.cursor
+        var epoch = state.epoch
         let start = Date()
         var tokens = 0
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0) }
         let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
-        for step in 0..<total {
+        for step in state.step..<total {
             var batch: [Int] = []
             while batch.count < perStep {
                 if cursor >= order.count {
@@ -140,6 +147,9 @@ public final class LoRATrainer {
             }
             optimizer.learningRate = p.learningRate * p.schedule.factor(step: step, total: total, warmup: warmup)
             optimizer.update(parameterPairs)
+            state = TrainerState(
+                step: step + 1, epoch: epoch, order: order, cursor: cursor, dataRandom: random.state,
+                dropoutRandom: linears.map(\.randomState))
             let elapsed = Date().timeIntervalSince(start)
             let report = Progress(
                 step: step + 1, totalSteps: total, epoch: Double(epoch) + Double(cursor) / Double(examples.count),
@@ -149,7 +159,8 @@ public final class LoRATrainer {
                 elapsed: elapsed)
             try metrics?.append(report)
             if p.saveSteps > 0, (step + 1) % p.saveSteps == 0, let folder = p.outputDirectory {
-                try saveAtomically(to: folder.appendingPathComponent("checkpoint-\(step + 1)"))
+                try saveCheckpoint(to: folder.appendingPathComponent("checkpoint-\(step + 1)"))
+                if let limit = p.saveTotalLimit { Self.pruneCheckpoints(in: folder, keeping: limit) }
             }
             if progress(report) == .stop { break }
         }

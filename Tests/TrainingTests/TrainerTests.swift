@@ -72,3 +72,53 @@ import Tokenizers
         #expect(steps == 1)
     }
 }
+
+/// A run interrupted after a checkpoint and resumed ends with the same adapter bytes.
+@Suite struct ResumeTests {
+    func run(_ folder: URL, steps: Int, stopAfter: Int? = nil, resume: Bool = false) throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
+        let rows = (0..<5).map {
+            DatasetRow(example: .alpaca(instruction: "Count to \($0).", input: "", output: "\($0) done."), line: $0 + 1)
+        }
+        let (examples, _) = try encoder.encode(rows, file: "rows")
+        var config = LoRAConfig()
+        config.targetModules = .allLinear
+        config.r = 4
+        config.loraDropout = 0.1
+        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 3)
+        var p = LoRATrainer.Parameters()
+        p.maxSteps = steps
+        p.batchSize = 2
+        p.learningRate = 5e-3
+        p.warmupSteps = 2
+        p.saveSteps = 3
+        p.saveTotalLimit = 2
+        p.outputDirectory = folder
+        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        if resume, let checkpoint = LoRATrainer.latestCheckpoint(in: folder) { try trainer.resume(from: checkpoint) }
+        try trainer.run { progress in progress.step == stopAfter ? .stop : .continue }
+    }
+
+    @Test func resumedRunIsByteIdentical() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-resume-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let straight = base.appendingPathComponent("straight")
+        let interrupted = base.appendingPathComponent("interrupted")
+        try run(straight, steps: 8)
+        try run(interrupted, steps: 8, stopAfter: 6)
+        // A half-written checkpoint (no state file) is ignored.
+        try FileManager.default.createDirectory(
+            at: interrupted.appendingPathComponent("checkpoint-7"), withIntermediateDirectories: true)
+        #expect(LoRATrainer.latestCheckpoint(in: interrupted)?.lastPathComponent == "checkpoint-6")
+        try run(interrupted, steps: 8, resume: true)
+        let a = try Data(contentsOf: straight.appendingPathComponent("adapter/adapter_model.safetensors"))
+        let b = try Data(contentsOf: interrupted.appendingPathComponent("adapter/adapter_model.safetensors"))
+        #expect(a == b)
+        // --save-total-limit 2 keeps the two newest checkpoints.
+        let kept = try FileManager.default.contentsOfDirectory(atPath: straight.path).filter {
+            $0.hasPrefix("checkpoint-")
+        }
+        #expect(Set(kept) == ["checkpoint-3", "checkpoint-6"])
+    }
+}

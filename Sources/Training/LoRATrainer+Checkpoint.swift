@@ -1,0 +1,97 @@
+import Foundation
+import Kernels
+import LoRA
+import ModelFiles
+
+/// The position of a run: step, data order and cursor, and every random state.
+public struct TrainerState: Codable, Sendable, Equatable {
+    public var step: Int
+    public var epoch: Int
+    public var order: [Int]
+    public var cursor: Int
+    public var dataRandom: UInt64
+    public var dropoutRandom: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case step
+        case epoch
+        case order
+        case cursor
+        case dataRandom = "data_random_state"
+        case dropoutRandom = "dropout_random_states"
+    }
+}
+
+extension LoRATrainer {
+    static let stateFile = "trainer_state.json"
+    static let optimizerFile = "optimizer.safetensors"
+
+    /// Writes adapter, optimizer moments and run state into a temporary folder, then renames it
+    /// into place: a checkpoint folder either is complete or does not exist.
+    func saveCheckpoint(to folder: URL) throws {
+        let temporary = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).tmp")
+        try? FileManager.default.removeItem(at: temporary)
+        try adapter.save(folder: temporary)
+        var items: [SafetensorsWriter.Item] = []
+        for (i, pair) in optimizer.moments.enumerated() {
+            items.append(.init(name: "\(i).m", shape: [pair.m.count], floats: pair.m))
+            items.append(.init(name: "\(i).v", shape: [pair.v.count], floats: pair.v))
+        }
+        try SafetensorsWriter.write(
+            items, metadata: ["step": "\(optimizer.step)"], to: temporary.appendingPathComponent(Self.optimizerFile))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(try encoder.encode(state), to: temporary.appendingPathComponent(Self.stateFile))
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.moveItem(at: temporary, to: folder)
+    }
+
+    /// Removes all but the newest `limit` checkpoints.
+    static func pruneCheckpoints(in folder: URL, keeping limit: Int) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }
+            .sorted()
+        for n in steps.dropLast(max(limit, 0)) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent("checkpoint-\(n)"))
+        }
+    }
+
+    /// The newest complete `checkpoint-N` in `folder`, if any.
+    public static func latestCheckpoint(in folder: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let steps = names.compactMap { name -> Int? in
+            guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)) else { return nil }
+            let complete = FileManager.default.fileExists(
+                atPath: folder.appendingPathComponent(name).appendingPathComponent(stateFile).path)
+            return complete ? n : nil
+        }
+        return steps.max().map { folder.appendingPathComponent("checkpoint-\($0)") }
+    }
+
+    /// Continues from a checkpoint: weights, moments, step, data order and cursor, random states.
+    public func resume(from checkpoint: URL) throws {
+        let saved = try LoRAAdapter.load(folder: checkpoint)
+        for (path, w) in adapter.modules {
+            guard let s = saved.modules[path], s.a.count == w.a.count, s.b.count == w.b.count else {
+                throw LoRAError.missingWeight(checkpoint.path, key: path)
+            }
+            w.a.pointer.update(from: s.a.pointer, count: w.a.count)
+            w.b.pointer.update(from: s.b.pointer, count: w.b.count)
+        }
+        let data = try Data(contentsOf: checkpoint.appendingPathComponent(Self.stateFile))
+        let restored = try JSONDecoder().decode(TrainerState.self, from: data)
+        guard restored.dropoutRandom.count == linears.count else {
+            throw LoRAError.invalidConfig(checkpoint.path, "the checkpoint has a different set of adapted modules")
+        }
+        let file = try SafetensorsFile(url: checkpoint.appendingPathComponent(Self.optimizerFile))
+        var moments: [(m: [Float], v: [Float])] = []
+        var i = 0
+        while file.contains("\(i).m") {
+            moments.append((try file.tensor("\(i).m").floats(), try file.tensor("\(i).v").floats()))
+            i += 1
+        }
+        optimizer.restore(step: Int(file.metadata["step"] ?? "") ?? restored.step, moments: moments)
+        for (linear, r) in zip(linears, restored.dropoutRandom) { linear.randomState = r }
+        state = restored
+    }
+}
