@@ -253,3 +253,44 @@ import TestSupport
         #expect(abs(r.perplexity - exp(r.loss)) < 1e-6 * r.perplexity)
     }
 }
+
+/// A training run killed with SIGKILL after a checkpoint, then resumed, ends with the same
+/// adapter bytes as an uninterrupted run (dropout on).
+@Suite struct KillResumeTests {
+    @Test func sigkillThenResumeIsByteIdentical() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-kill-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let data = folder.appendingPathComponent("data.jsonl")
+        let rows = (0..<6).map { #"{"prompt": "Item \#($0):", "completion": " value \#($0 * 7)"}"# }
+        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: data)
+        func arguments(_ out: String) -> [String] {
+            [
+                "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
+                folder.appendingPathComponent(out).path, "--max-steps", "120", "--batch-size", "2", "--save-steps",
+                "20",
+                "--dropout", "0.1", "--learning-rate", "1e-3", "--targets", "all-linear", "--logging-steps", "1000",
+            ]
+        }
+        #expect(try Lora.run(arguments("straight")).status == 0)
+
+        let process = Process()
+        process.executableURL = Lora.executable
+        process.arguments = arguments("killed")
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let first = folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: first.path) && Date() < deadline { usleep(2000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run was killed before it finished")
+
+        let resumed = try Lora.run(arguments("killed") + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resumed from"))
+        let a = try Data(contentsOf: folder.appendingPathComponent("straight/adapter/adapter_model.safetensors"))
+        let b = try Data(contentsOf: folder.appendingPathComponent("killed/adapter/adapter_model.safetensors"))
+        #expect(a == b)
+    }
+}
