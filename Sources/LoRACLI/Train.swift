@@ -17,6 +17,12 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
+    @Option(help: "Held-out data (same formats); its loss is logged as eval_loss.")
+    var evalData: String?
+
+    @Option(help: "Measure eval_loss every N steps (default: only at the end).")
+    var evalSteps: Int = 0
+
     @Option(help: "Row format: auto, alpaca, chat, prompt-completion, text.")
     var format: String = "auto"
 
@@ -102,6 +108,11 @@ struct Train: ParsableCommand {
         p.saveTotalLimit = saveTotalLimit
         p.seed = seed
         p.outputDirectory = URL(fileURLWithPath: out)
+        if let evalData {
+            let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)
+            p.evalExamples = try encoder.encode(evalRows, file: evalData).0
+            p.evalSteps = evalSteps
+        }
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
         if resume {
             guard let checkpoint = LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) else {
@@ -114,11 +125,13 @@ struct Train: ParsableCommand {
         try trainer.run { progress in
             last = progress
             if progress.step % max(loggingSteps, 1) == 0 || progress.step == progress.totalSteps {
+                let eval = progress.evalLoss.map { String(format: "  eval_loss %.4f", $0) } ?? ""
+                let remaining = progress.elapsed / Double(progress.step) * Double(progress.totalSteps - progress.step)
                 log(
                     String(
-                        format: "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  %.0fs", progress.step,
-                        progress.totalSteps, progress.loss, progress.learningRate, progress.gradNorm,
-                        progress.tokensPerSecond, progress.elapsed))
+                        format: "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  %.0fs  ETA %.0fs",
+                        progress.step, progress.totalSteps, progress.loss, progress.learningRate, progress.gradNorm,
+                        progress.tokensPerSecond, progress.elapsed, remaining) + eval)
             }
             return .continue
         }

@@ -34,6 +34,10 @@ public final class LoRATrainer {
         public var seed: UInt64 = 42
         /// Where `adapter/`, `checkpoint-N/` and `metrics.jsonl` go.
         public var outputDirectory: URL?
+        /// Held-out examples; their loss is measured every `evalSteps` steps and at the end.
+        public var evalExamples: [EncodedExample] = []
+        /// 0 evaluates only at the end (when there are eval examples).
+        public var evalSteps = 0
         public init() {}
     }
 
@@ -47,6 +51,8 @@ public final class LoRATrainer {
         public var gradNorm: Float
         public var tokensPerSecond: Double
         public var elapsed: Double
+        /// Loss on the held-out examples, at the steps where it was measured.
+        public var evalLoss: Double?
     }
 
     /// The callback's answer.
@@ -112,7 +118,7 @@ public final class LoRATrainer {
         var epoch = state.epoch
         let start = Date()
         var tokens = 0
-        var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0) }
+        var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
         let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
         for step in state.step..<total {
             var batch: [Int] = []
@@ -151,12 +157,16 @@ public final class LoRATrainer {
                 step: step + 1, epoch: epoch, order: order, cursor: cursor, dataRandom: random.state,
                 dropoutRandom: linears.map(\.randomState))
             let elapsed = Date().timeIntervalSince(start)
-            let report = Progress(
+            var report = Progress(
                 step: step + 1, totalSteps: total, epoch: Double(epoch) + Double(cursor) / Double(examples.count),
-                loss: loss,
-                learningRate: optimizer.learningRate, gradNorm: norm,
-                tokensPerSecond: Double(tokens) / max(elapsed, 1e-9),
-                elapsed: elapsed)
+                loss: loss, learningRate: optimizer.learningRate, gradNorm: norm,
+                tokensPerSecond: Double(tokens) / max(elapsed, 1e-9), elapsed: elapsed)
+            let evalNow = (p.evalSteps > 0 && (step + 1) % p.evalSteps == 0) || step + 1 == total
+            if !p.evalExamples.isEmpty && evalNow {
+                linears.forEach { $0.training = false }
+                report.evalLoss = try Evaluation.run(model, on: p.evalExamples).loss
+                linears.forEach { $0.training = true }
+            }
             try metrics?.append(report)
             if p.saveSteps > 0, (step + 1) % p.saveSteps == 0, let folder = p.outputDirectory {
                 try saveCheckpoint(to: folder.appendingPathComponent("checkpoint-\(step + 1)"))
@@ -165,7 +175,11 @@ public final class LoRATrainer {
             if progress(report) == .stop { break }
         }
         linears.forEach { $0.training = false }
-        if let folder = p.outputDirectory { try saveAtomically(to: folder.appendingPathComponent("adapter")) }
+        if let folder = p.outputDirectory {
+            try saveAtomically(to: folder.appendingPathComponent("adapter"))
+            try? LossChart.write(
+                metrics: folder.appendingPathComponent("metrics.jsonl"), to: folder.appendingPathComponent("loss.svg"))
+        }
     }
 
     /// Writes the adapter into a temporary folder and renames it into place.
@@ -182,20 +196,33 @@ public final class LoRATrainer {
 struct MetricsLog {
     let handle: FileHandle
 
-    init(folder: URL) throws {
+    /// Opens `metrics.jsonl`, keeping the lines of steps up to `step` (a resumed run continues the file).
+    init(folder: URL, keepingThrough step: Int) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let url = folder.appendingPathComponent("metrics.jsonl")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        var kept = ""
+        if step > 0, let old = try? String(contentsOf: url, encoding: .utf8) {
+            for line in old.split(separator: "\n") {
+                guard let data = line.data(using: .utf8),
+                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let n = object["step"] as? Int, n <= step
+                else { continue }
+                kept += line + "\n"
+            }
+        }
+        FileManager.default.createFile(atPath: url.path, contents: Data(kept.utf8))
         handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
     }
 
     mutating func append(_ p: LoRATrainer.Progress) throws {
-        let line =
-            String(
-                format:
-                    #"{"step": %d, "epoch": %.4f, "loss": %.6f, "learning_rate": %.8g, "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
-                p.step, p.epoch, p.loss, p.learningRate, p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
-            + "\n"
+        let eval = p.evalLoss.map { String(format: #", "eval_loss": %.6f"#, $0) } ?? ""
+        let head = String(format: #"{"step": %d, "epoch": %.4f, "loss": %.6f"#, p.step, p.epoch, p.loss)
+        let tail = String(
+            format:
+                #", "learning_rate": %.8g, "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
+            p.learningRate, p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
+        let line = head + eval + tail + "\n"
         try handle.write(contentsOf: Data(line.utf8))
     }
 

@@ -122,3 +122,32 @@ import Tokenizers
         #expect(Set(kept) == ["checkpoint-3", "checkpoint-6"])
     }
 }
+
+@Suite struct EvalDuringTrainingTests {
+    @Test func evalLossIsLoggedAndChartDrawn() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
+        let rows = (0..<3).map { DatasetRow(example: .text("sample \($0) text"), line: $0 + 1) }
+        let (examples, _) = try encoder.encode(rows, file: "rows")
+        let adapter = try LoRAAdapter.create(config: LoRAConfig(), for: loaded.model, seed: 5)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-evaltrain-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var p = LoRATrainer.Parameters()
+        p.maxSteps = 4
+        p.evalExamples = Array(examples.prefix(1))
+        p.evalSteps = 2
+        p.outputDirectory = folder
+        var evals: [Double] = []
+        try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p).run {
+            if let e = $0.evalLoss { evals.append(e) }
+            return .continue
+        }
+        #expect(evals.count == 2)
+        let expected = try Evaluation.run(loaded.model, on: Array(examples.prefix(1))).loss
+        #expect(abs(evals.last! - expected) < 1e-6)
+        let metrics = try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.components(separatedBy: "eval_loss").count == 3)
+        let svg = try String(contentsOf: folder.appendingPathComponent("loss.svg"), encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("#ff7f0e"))
+    }
+}
