@@ -40,7 +40,7 @@ extension LoRAAdapter {
         try config.validate(source: "LoRA configuration")
         let keys = config.targets(in: model)
         guard !keys.isEmpty else { throw LoRAError.noMatchingModules("LoRA configuration") }
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var modules: [String: (a: Tensor, b: Tensor)] = [:]
         for key in keys {
             let (inFeatures, outFeatures) = model.shape(of: key)
@@ -83,29 +83,5 @@ extension LoRAAdapter {
             out.append(d)
         }
         return out
-    }
-}
-
-/// A small seeded generator (SplitMix64) for reproducible initialization.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func unit() -> Float { Float(next() >> 40) * 0x1p-24 }
-    mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * unit() }
-
-    /// Box–Muller.
-    mutating func normal() -> Float {
-        let u1 = max(unit(), 1e-7)
-        let u2 = unit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * Float.pi * u2)
     }
 }

@@ -62,13 +62,11 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
             b: b.pointer, ldb: rank, beta: 1, c: out, ldc: outFeatures)
     }
 
-    /// A uniform Float in [0, 1) from SplitMix64.
+    /// A uniform Float in [0, 1) from the dropout generator.
     func nextUnit() -> Float {
-        randomState &+= 0x9E37_79B9_7F4A_7C15
-        var z = randomState
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Float((z ^ (z >> 31)) >> 40) * 0x1p-24
+        var random = SplitMix64(seed: randomState)
+        defer { randomState = random.state }
+        return random.unit()
     }
 
     /// For `Δ = s·B(A x)` with `t = A x`: `dB += s·dyᵀ t`, `dt = s·dy B`, `dA += dtᵀ x`, `dx += dt A`.

@@ -94,3 +94,14 @@ struct AdapterOptions: ParsableArguments {
         }
     }
 }
+
+/// `--field-map input=input_text,output=target_text` as a dictionary.
+func parseFieldMap(_ text: String?) throws -> [String: String] {
+    var map: [String: String] = [:]
+    for pair in (text ?? "").split(separator: ",") {
+        let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw CLIError("--field-map: '\(pair)' is not NAME=FIELD") }
+        map[parts[0]] = parts[1]
+    }
+    return map
+}

@@ -65,12 +65,7 @@ struct Train: ParsableCommand {
         guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
             throw CLIError("--template '\(template)' is not known (chat, alpaca)")
         }
-        var map: [String: String] = [:]
-        for pair in (fieldMap ?? "").split(separator: ",") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw CLIError("--field-map: '\(pair)' is not NAME=FIELD") }
-            map[parts[0]] = parts[1]
-        }
+        let map = try parseFieldMap(fieldMap)
         let loaded = try modelOptions.load()
         let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(

@@ -112,7 +112,7 @@ public final class LoRATrainer {
         let total = totalSteps
         let warmup = p.warmupSteps > 0 ? p.warmupSteps : Int((Float(total) * p.warmupRatio).rounded(.up))
         let perStep = p.batchSize * p.gradientAccumulationSteps
-        var random = SplitMix(seed: state.dataRandom)
+        var random = SplitMix64(seed: state.dataRandom)
         var order = state.order
         var cursor = state.cursor
         var epoch = state.epoch
@@ -232,25 +232,5 @@ struct MetricsLog {
             return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
         }
         return 0
-    }
-}
-
-/// SplitMix64 for the data order; its state is one integer, easy to checkpoint.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Fisher–Yates.
-    mutating func shuffled(_ range: Range<Int>) -> [Int] {
-        var a = Array(range)
-        if a.count < 2 { return a }
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, Int(next() % UInt64(i + 1))) }
-        return a
     }
 }
