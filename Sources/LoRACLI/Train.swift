@@ -54,6 +54,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest complete checkpoint in OUT.") var resume = false
     @Option(help: "Random seed (data order, initialization).") var seed: UInt64 = 42
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
+    @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
+    var gradCheckpointing = false
 
     func run() throws {
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
@@ -102,6 +104,7 @@ struct Train: ParsableCommand {
         p.saveSteps = saveSteps
         p.saveTotalLimit = saveTotalLimit
         p.seed = seed
+        p.gradientCheckpointing = gradCheckpointing
         p.outputDirectory = URL(fileURLWithPath: out)
         if let evalData {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)

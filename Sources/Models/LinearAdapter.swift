@@ -53,7 +53,11 @@ struct WeightMatrixView {
 
 /// An adapter that learns: given the gradient of its output it adds the gradient of its input
 /// and accumulates the gradients of its own weights.
-public protocol DifferentiableAdapter: LinearAdapter {
+public protocol DifferentiableAdapter: LinearAdapter, AnyObject {
+    /// The state of any randomness in its forward pass (dropout), so a recomputed forward
+    /// (gradient checkpointing) draws the same values.
+    var randomState: UInt64 { get set }
+
     /// `dx(rows, in) += ∂Δ/∂x · dy`, and the weight gradients `+=` their part, for input `x`.
     func backward(
         _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,

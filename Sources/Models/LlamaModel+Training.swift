@@ -22,7 +22,13 @@ extension LlamaModel {
     /// activations' gradients flow through them.
     /// `gradientScale` multiplies the gradients (not the returned loss), so several sequences can
     /// be weighted into one batch gradient.
-    public func lossAndGradients(ids: [Int], labels: [Int], gradientScale: Float = 1) throws -> Float {
+    ///
+    /// With `checkpointing`, only each layer's input is kept and the layer is recomputed during the
+    /// backward pass (less memory, about one more forward of compute, the same result bit for bit).
+    public func lossAndGradients(ids: [Int], labels: [Int], gradientScale: Float = 1, checkpointing: Bool = false)
+        throws
+        -> Float
+    {
         let c = configuration
         let T = ids.count
         guard T > 0, labels.count == T else {
@@ -40,43 +46,15 @@ extension LlamaModel {
         // Forward, keeping what backward needs.
         var x = Tensor(zeros: [T, H])
         Ops.embed(ids, table: embedTokens, into: x.pointer)
-        var saved: [LayerActivations] = []
-        for (l, layer) in layers.enumerated() {
-            let a = LayerActivations(
-                input: x, normed1: Tensor(zeros: [T, H]), q: Tensor(zeros: [T, qDim]), k: Tensor(zeros: [T, kvDim]),
-                v: Tensor(zeros: [T, kvDim]), attention: Tensor(zeros: [T, qDim]), middle: Tensor(zeros: [T, H]),
-                normed2: Tensor(zeros: [T, H]), gate: Tensor(zeros: [T, I]), up: Tensor(zeros: [T, I]),
-                hidden: Tensor(zeros: [T, I]))
-            Ops.rmsNorm(
-                x.pointer, rows: T, dim: H, weight: layer.inputLayernorm, eps: c.rmsNormEps, into: a.normed1.pointer)
-            Ops.linear(a.normed1.pointer, rows: T, weight: layer.qProj, bias: layer.qBias, into: a.q.pointer)
-            Ops.linear(a.normed1.pointer, rows: T, weight: layer.kProj, bias: layer.kBias, into: a.k.pointer)
-            Ops.linear(a.normed1.pointer, rows: T, weight: layer.vProj, bias: layer.vBias, into: a.v.pointer)
-            adapt(l, .qProj, a.normed1.pointer, rows: T, into: a.q.pointer)
-            adapt(l, .kProj, a.normed1.pointer, rows: T, into: a.k.pointer)
-            adapt(l, .vProj, a.normed1.pointer, rows: T, into: a.v.pointer)
-            rope.apply(a.q.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
-            rope.apply(a.k.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
-            Ops.attention(
-                out: a.attention.pointer, q: a.q.pointer, queries: T, keys: a.k.pointer, values: a.v.pointer,
-                keyCount: T,
-                queryOffset: 0, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
-            a.middle.pointer.update(from: x.pointer, count: T * H)
-            Ops.linear(a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer)
-            adapt(l, .oProj, a.attention.pointer, rows: T, into: a.middle.pointer)
-            Ops.rmsNorm(
-                a.middle.pointer, rows: T, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
-                into: a.normed2.pointer)
-            Ops.linear(a.normed2.pointer, rows: T, weight: layer.gateProj, bias: nil, into: a.gate.pointer)
-            Ops.linear(a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer)
-            adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
-            adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
-            Activations.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
-            let next = Tensor(zeros: [T, H])
-            next.pointer.update(from: a.middle.pointer, count: T * H)
-            Ops.linear(a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer)
-            adapt(l, .downProj, a.hidden.pointer, rows: T, into: next.pointer)
-            saved.append(a)
+        var saved: [LayerActivations?] = []
+        var inputs: [Tensor] = []
+        var states: [[UInt64]] = []
+        for l in layers.indices {
+            inputs.append(x)
+            states.append(adapterStates(l))
+            let (a, next) = layerForward(l, input: x, positions: positions)
+            // With checkpointing only the layer's input is kept; backward recomputes the rest.
+            saved.append(checkpointing ? nil : a)
             x = next
         }
         let final = Tensor(zeros: [T, H])
@@ -102,7 +80,15 @@ extension LlamaModel {
         }
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[l]
-            let a = saved[l]
+            let a: LayerActivations
+            if let kept = saved[l] {
+                a = kept
+            } else {
+                let after = adapterStates(l)
+                restoreAdapterStates(l, states[l])
+                a = layerForward(l, input: inputs[l], positions: positions).0
+                restoreAdapterStates(l, after)
+            }
             // MLP: x_out = middle + down(silu(gate)·up)
             let dhidden = Tensor(zeros: [T, I])
             Gemm.linearBackwardData(dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer)
@@ -153,6 +139,72 @@ extension LlamaModel {
             dx = dmiddle
         }
         return loss
+    }
+
+    /// One decoder layer's training forward: its output and what its backward needs.
+    func layerForward(_ l: Int, input x: Tensor, positions: [Int]) -> (LayerActivations, Tensor) {
+        let c = configuration
+        let layer = layers[l]
+        let T = positions.count
+        let H = c.hiddenSize
+        let I = c.intermediateSize
+        let qDim = c.numAttentionHeads * c.headDim
+        let kvDim = c.numKeyValueHeads * c.headDim
+        let a = LayerActivations(
+            input: x, normed1: Tensor(zeros: [T, H]), q: Tensor(zeros: [T, qDim]), k: Tensor(zeros: [T, kvDim]),
+            v: Tensor(zeros: [T, kvDim]), attention: Tensor(zeros: [T, qDim]), middle: Tensor(zeros: [T, H]),
+            normed2: Tensor(zeros: [T, H]), gate: Tensor(zeros: [T, I]), up: Tensor(zeros: [T, I]),
+            hidden: Tensor(zeros: [T, I]))
+        Ops.rmsNorm(
+            x.pointer, rows: T, dim: H, weight: layer.inputLayernorm, eps: c.rmsNormEps, into: a.normed1.pointer)
+        Ops.linear(a.normed1.pointer, rows: T, weight: layer.qProj, bias: layer.qBias, into: a.q.pointer)
+        Ops.linear(a.normed1.pointer, rows: T, weight: layer.kProj, bias: layer.kBias, into: a.k.pointer)
+        Ops.linear(a.normed1.pointer, rows: T, weight: layer.vProj, bias: layer.vBias, into: a.v.pointer)
+        adapt(l, .qProj, a.normed1.pointer, rows: T, into: a.q.pointer)
+        adapt(l, .kProj, a.normed1.pointer, rows: T, into: a.k.pointer)
+        adapt(l, .vProj, a.normed1.pointer, rows: T, into: a.v.pointer)
+        rope.apply(a.q.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
+        rope.apply(a.k.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
+        Ops.attention(
+            out: a.attention.pointer, q: a.q.pointer, queries: T, keys: a.k.pointer, values: a.v.pointer,
+            keyCount: T,
+            queryOffset: 0, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+        a.middle.pointer.update(from: x.pointer, count: T * H)
+        Ops.linear(a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer)
+        adapt(l, .oProj, a.attention.pointer, rows: T, into: a.middle.pointer)
+        Ops.rmsNorm(
+            a.middle.pointer, rows: T, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
+            into: a.normed2.pointer)
+        Ops.linear(a.normed2.pointer, rows: T, weight: layer.gateProj, bias: nil, into: a.gate.pointer)
+        Ops.linear(a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer)
+        adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
+        adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
+        Activations.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
+        let next = Tensor(zeros: [T, H])
+        next.pointer.update(from: a.middle.pointer, count: T * H)
+        Ops.linear(a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer)
+        adapt(l, .downProj, a.hidden.pointer, rows: T, into: next.pointer)
+        return (a, next)
+    }
+
+    /// The random states of layer `l`'s differentiable adapters.
+    func adapterStates(_ l: Int) -> [UInt64] {
+        LlamaProjection.allCases.flatMap { projection in
+            (adapters[ProjectionKey(layer: l, projection: projection)] ?? []).compactMap {
+                ($0 as? any DifferentiableAdapter)?.randomState
+            }
+        }
+    }
+
+    func restoreAdapterStates(_ l: Int, _ states: [UInt64]) {
+        var i = 0
+        for projection in LlamaProjection.allCases {
+            for adapter in adapters[ProjectionKey(layer: l, projection: projection)] ?? [] {
+                guard let d = adapter as? any DifferentiableAdapter else { continue }
+                d.randomState = states[i]
+                i += 1
+            }
+        }
     }
 
     /// Sends a projection's output gradient through its differentiable adapters.

@@ -32,6 +32,8 @@ public final class LoRATrainer {
         /// Keep only the newest N checkpoints (nil keeps all).
         public var saveTotalLimit: Int?
         public var seed: UInt64 = 42
+        /// Recompute each layer in the backward pass instead of keeping its activations.
+        public var gradientCheckpointing = false
         /// Where `adapter/`, `checkpoint-N/` and `metrics.jsonl` go.
         public var outputDirectory: URL?
         /// Held-out examples; their loss is measured every `evalSteps` steps and at the end.
@@ -138,7 +140,10 @@ public final class LoRATrainer {
             for i in batch {
                 let e = examples[i]
                 let w = Float(e.labelledCount) / Float(max(labelled, 1))
-                loss += w * (try model.lossAndGradients(ids: e.ids, labels: e.labels, gradientScale: w))
+                loss +=
+                    w
+                    * (try model.lossAndGradients(
+                        ids: e.ids, labels: e.labels, gradientScale: w, checkpointing: p.gradientCheckpointing))
                 tokens += e.ids.count
             }
             guard loss.isFinite else { throw TrainerError.nonFinite(step: step + 1, loss: loss) }

@@ -66,3 +66,31 @@ import TestSupport
         }
     }
 }
+
+@Suite struct CheckpointingTests {
+    @Test func recomputingLayersGivesIdenticalLossAndGradients() throws {
+        func gradients(checkpointing: Bool) throws -> (Float, [[Float]]) {
+            let (model, linears, ids, labels, _) = try GradientTests.setUp()
+            for (i, linear) in linears.sorted(by: { $0.key < $1.key }).map(\.value).enumerated() {
+                linear.dropout = 0.2
+                linear.training = true
+                linear.randomState = UInt64(100 + i)
+            }
+            let ordered = linears.sorted { $0.key < $1.key }.map(\.value)
+            let loss = try model.lossAndGradients(ids: ids, labels: labels, checkpointing: checkpointing)
+            return (
+                loss,
+                ordered.flatMap {
+                    [
+                        $0.gradA.toArray(), $0.gradB.toArray(),
+                        [Float(bitPattern: UInt32(truncatingIfNeeded: $0.randomState))],
+                    ]
+                }
+            )
+        }
+        let plain = try gradients(checkpointing: false)
+        let recomputed = try gradients(checkpointing: true)
+        #expect(plain.0 == recomputed.0)
+        #expect(plain.1 == recomputed.1, "gradients and final dropout states are bit-identical")
+    }
+}
