@@ -17,7 +17,8 @@ let package = Package(
         .executable(name: "lora", targets: ["LoRACLI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // Micro-kernels in C: per-function target attributes and run-time CPU dispatch give
@@ -35,6 +36,7 @@ let package = Package(
             dependencies: [
                 "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Training", "Generation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Locates ../shared/fixtures and the fetched real model for the test targets.

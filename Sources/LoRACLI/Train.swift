@@ -21,7 +21,10 @@ struct Train: ParsableCommand {
     var evalData: String?
 
     @Option(help: "Measure eval_loss every N steps (default: only at the end).")
-    var evalSteps: Int = 0
+    var evalSteps: Int?
+
+    @Option(help: "A YAML file of settings under TrainingArguments / LoraConfig names; flags override it.")
+    var config: String?
 
     @Option(help: "Row format: auto, alpaca, chat, prompt-completion, text.")
     var format: String = "auto"
@@ -32,32 +35,55 @@ struct Train: ParsableCommand {
     @Option(help: "Prompt style: chat (the model's chat template) or alpaca (the classic Alpaca prompt).")
     var template: String = "chat"
 
-    @Option(help: "LoRA rank r.") var rank: Int = 8
-    @Option(help: "LoRA alpha (scale = alpha / r).") var alpha: Double = 16
-    @Option(help: "LoRA dropout on the adapters' inputs while training.") var dropout: Double = 0.05
-    @Option(help: "Target modules: comma-separated names, or all-linear.") var targets: String = "q_proj,v_proj"
+    @Option(help: "LoRA rank r (default 8).") var rank: Int?
+    @Option(help: "LoRA alpha; scale = alpha / r (default 16).") var alpha: Double?
+    @Option(help: "LoRA dropout on the adapters' inputs while training (default 0.05).") var dropout: Double?
+    @Option(help: "Target modules: comma-separated names, or all-linear (default q_proj,v_proj).") var targets: String?
     @Flag(help: "Scale by alpha / sqrt(r) (rsLoRA).") var useRslora = false
-    @Option(help: "Sequences per micro-batch.") var batchSize: Int = 4
-    @Option(help: "Micro-batches per optimizer step.") var gradAccum: Int = 1
-    @Option(help: "Passes over the data.") var epochs: Int = 1
+    @Option(help: "Sequences per micro-batch (default 4).") var batchSize: Int?
+    @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
+    @Option(help: "Passes over the data (default 1).") var epochs: Int?
     @Option(help: "Optimizer steps (overrides --epochs).") var maxSteps: Int?
-    @Option(help: "Peak learning rate.") var learningRate: Float = 2e-4
-    @Option(help: "constant, linear or cosine.") var lrScheduler: String = "linear"
-    @Option(help: "Warm-up as a fraction of the steps.") var warmupRatio: Float = 0
-    @Option(help: "Warm-up steps (overrides --warmup-ratio).") var warmupSteps: Int = 0
-    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
-    @Option(help: "Clip the global gradient norm to this (0 = off).") var maxGradNorm: Float = 1
-    @Option(help: "Longer sequences are truncated.") var maxSeqLen: Int = 512
-    @Option(help: "Print a log line every N steps.") var loggingSteps: Int = 10
-    @Option(help: "Save OUT/checkpoint-N every N steps (0 = off).") var saveSteps: Int = 0
+    @Option(help: "Peak learning rate (default 2e-4).") var learningRate: Float?
+    @Option(help: "constant, linear or cosine (default linear).") var lrScheduler: String?
+    @Option(help: "Warm-up as a fraction of the steps (default 0).") var warmupRatio: Float?
+    @Option(help: "Warm-up steps (overrides --warmup-ratio).") var warmupSteps: Int?
+    @Option(help: "AdamW weight decay (default 0).") var weightDecay: Float?
+    @Option(help: "Clip the global gradient norm to this; 0 = off (default 1).") var maxGradNorm: Float?
+    @Option(help: "Longer sequences are truncated (default 512).") var maxSeqLen: Int?
+    @Option(help: "Print a log line every N steps (default 10).") var loggingSteps: Int?
+    @Option(help: "Save OUT/checkpoint-N every N steps; 0 = off (default 0).") var saveSteps: Int?
     @Option(help: "Keep only the newest N checkpoints.") var saveTotalLimit: Int?
     @Flag(help: "Continue from the newest complete checkpoint in OUT.") var resume = false
-    @Option(help: "Random seed (data order, initialization).") var seed: UInt64 = 42
+    @Option(help: "Random seed for data order, initialization and dropout (default 42).") var seed: UInt64?
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
     @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
     var gradCheckpointing = false
 
     func run() throws {
+        let file = try config.map { try TrainConfigFile.load($0) }
+        let rank = self.rank ?? file?.r ?? 8
+        let alpha = self.alpha ?? file?.loraAlpha ?? 16
+        let dropout = self.dropout ?? file?.loraDropout ?? 0.05
+        let targets = self.targets ?? file?.targetModules?.joined(separator: ",") ?? "q_proj,v_proj"
+        let useRslora = self.useRslora || file?.useRSLoRA == true
+        let batchSize = self.batchSize ?? file?.perDeviceTrainBatchSize ?? 4
+        let gradAccum = self.gradAccum ?? file?.gradientAccumulationSteps ?? 1
+        let epochs = self.epochs ?? file?.numTrainEpochs ?? 1
+        let maxSteps = self.maxSteps ?? file?.maxSteps
+        let learningRate = self.learningRate ?? file?.learningRate ?? 2e-4
+        let lrScheduler = self.lrScheduler ?? file?.lrSchedulerType ?? "linear"
+        let warmupRatio = self.warmupRatio ?? file?.warmupRatio ?? 0
+        let warmupSteps = self.warmupSteps ?? file?.warmupSteps ?? 0
+        let weightDecay = self.weightDecay ?? file?.weightDecay ?? 0
+        let maxGradNorm = self.maxGradNorm ?? file?.maxGradNorm ?? 1
+        let maxSeqLen = self.maxSeqLen ?? file?.maxSeqLength ?? 512
+        let loggingSteps = self.loggingSteps ?? file?.loggingSteps ?? 10
+        let saveSteps = self.saveSteps ?? file?.saveSteps ?? 0
+        let saveTotalLimit = self.saveTotalLimit ?? file?.saveTotalLimit
+        let evalSteps = self.evalSteps ?? file?.evalSteps ?? 0
+        let seed = self.seed ?? file?.seed ?? 42
+        let gradCheckpointing = self.gradCheckpointing || file?.gradientCheckpointing == true
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError("--format '\(format)' is not known")
         }

@@ -294,3 +294,44 @@ import TestSupport
         #expect(a == b)
     }
 }
+
+@Suite struct TrainConfigTests {
+    @Test func yamlSettingsApplyFlagsWinUnknownKeysFail() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-yaml-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let data = folder.appendingPathComponent("data.jsonl")
+        try Data(#"{"text": "some text to learn"}"#.utf8 + [10]).write(to: data)
+        let config = folder.appendingPathComponent("train.yaml")
+        try Data(
+            """
+            max_steps: 2
+            per_device_train_batch_size: 1
+            r: 4
+            lora_alpha: 8
+            target_modules: [q_proj, k_proj]
+            learning_rate: 1.0e-3
+            logging_steps: 1
+
+            """.utf8
+        ).write(to: config)
+        func train(_ extra: [String]) throws -> Lora.Output {
+            try Lora.run(
+                [
+                    "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
+                    folder.appendingPathComponent("run").path, "--config", config.path,
+                ] + extra)
+        }
+        let fromFile = try train([])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        #expect(fromFile.stderr.contains("step 2/2"))
+        // r=4 on q (64×64) and k (32×64) in 2 layers: 4·(64+64) + 4·(64+32) per layer.
+        #expect(fromFile.stderr.contains("trainable params: 1,792 "))
+        let overridden = try train(["--max-steps", "3", "--rank", "2"])
+        #expect(overridden.stderr.contains("step 3/3") && overridden.stderr.contains("trainable params: 896 "))
+        try Data("max_steps: 2\nnum_epochs: 3\n".utf8).write(to: config)
+        let unknown = try train([])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("error: \(config.path): unknown key 'num_epochs'"))
+    }
+}

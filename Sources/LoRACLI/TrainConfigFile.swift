@@ -1,0 +1,107 @@
+import Foundation
+import Yams
+
+/// `lora train --config FILE.yaml`: the same settings under Hugging Face `TrainingArguments` and
+/// PEFT `LoraConfig` names. Unknown keys are errors; flags given on the command line win.
+struct TrainConfigFile: Decodable {
+    var perDeviceTrainBatchSize: Int?
+    var gradientAccumulationSteps: Int?
+    var numTrainEpochs: Int?
+    var maxSteps: Int?
+    var learningRate: Float?
+    var lrSchedulerType: String?
+    var warmupRatio: Float?
+    var warmupSteps: Int?
+    var weightDecay: Float?
+    var maxGradNorm: Float?
+    var loggingSteps: Int?
+    var saveSteps: Int?
+    var saveTotalLimit: Int?
+    var evalSteps: Int?
+    var seed: UInt64?
+    var gradientCheckpointing: Bool?
+    var maxSeqLength: Int?
+    var r: Int?
+    var loraAlpha: Double?
+    var loraDropout: Double?
+    var targetModules: [String]?
+    var useRSLoRA: Bool?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case perDeviceTrainBatchSize = "per_device_train_batch_size"
+        case gradientAccumulationSteps = "gradient_accumulation_steps"
+        case numTrainEpochs = "num_train_epochs"
+        case maxSteps = "max_steps"
+        case learningRate = "learning_rate"
+        case lrSchedulerType = "lr_scheduler_type"
+        case warmupRatio = "warmup_ratio"
+        case warmupSteps = "warmup_steps"
+        case weightDecay = "weight_decay"
+        case maxGradNorm = "max_grad_norm"
+        case loggingSteps = "logging_steps"
+        case saveSteps = "save_steps"
+        case saveTotalLimit = "save_total_limit"
+        case evalSteps = "eval_steps"
+        case seed
+        case gradientCheckpointing = "gradient_checkpointing"
+        case maxSeqLength = "max_seq_length"
+        case r
+        case loraAlpha = "lora_alpha"
+        case loraDropout = "lora_dropout"
+        case targetModules = "target_modules"
+        case useRSLoRA = "use_rslora"
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        perDeviceTrainBatchSize = try c.decodeIfPresent(Int.self, forKey: .perDeviceTrainBatchSize)
+        gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps)
+        numTrainEpochs = try c.decodeIfPresent(Int.self, forKey: .numTrainEpochs)
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
+        lrSchedulerType = try c.decodeIfPresent(String.self, forKey: .lrSchedulerType)
+        warmupRatio = try c.decodeIfPresent(Float.self, forKey: .warmupRatio)
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps)
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay)
+        maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm)
+        loggingSteps = try c.decodeIfPresent(Int.self, forKey: .loggingSteps)
+        saveSteps = try c.decodeIfPresent(Int.self, forKey: .saveSteps)
+        saveTotalLimit = try c.decodeIfPresent(Int.self, forKey: .saveTotalLimit)
+        evalSteps = try c.decodeIfPresent(Int.self, forKey: .evalSteps)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing)
+        maxSeqLength = try c.decodeIfPresent(Int.self, forKey: .maxSeqLength)
+        r = try c.decodeIfPresent(Int.self, forKey: .r)
+        loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha)
+        loraDropout = try c.decodeIfPresent(Double.self, forKey: .loraDropout)
+        if let one = try? c.decodeIfPresent(String.self, forKey: .targetModules) {
+            targetModules = [one]
+        } else {
+            targetModules = try c.decodeIfPresent([String].self, forKey: .targetModules)
+        }
+        useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA)
+    }
+
+    /// Reads and checks a YAML (or JSON) file.
+    static func load(_ path: String) throws -> TrainConfigFile {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
+            throw CLIError("\(path): cannot read the config file")
+        }
+        let object: Any?
+        do { object = try Yams.load(yaml: text) } catch { throw CLIError("\(path): not valid YAML: \(error)") }
+        guard let mapping = object as? [String: Any] else { throw CLIError("\(path): expected a mapping of settings") }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = mapping.keys.sorted().first(where: { !known.contains($0) }) {
+            throw CLIError("\(path): unknown key '\(unknown)'")
+        }
+        do {
+            return try YAMLDecoder().decode(TrainConfigFile.self, from: text)
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw CLIError(
+                "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch {
+            throw CLIError("\(path): \(error)")
+        }
+    }
+}
