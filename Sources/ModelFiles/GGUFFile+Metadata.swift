@@ -77,6 +77,24 @@ extension GGUFFile {
         metadata[key] == nil ? nil : try ints(key)
     }
 
+    /// A required metadata value converted to `T`; throws naming the key when it is missing, or
+    /// the key with the expected and found types when it has another type.
+    ///
+    /// ```swift
+    /// let layers = try gguf.required("llama.block_count", as: Int.self)
+    /// let tokens = try gguf.required("tokenizer.ggml.tokens", as: [String].self)
+    /// ```
+    public func required<T: GGUFMetadataValue>(_ key: String, as type: T.Type) throws -> T {
+        let v = try required(key)
+        guard let converted = T(gguf: v) else { throw mismatch(key, T.ggufTypeDescription, v) }
+        return converted
+    }
+
+    /// As ``required(_:as:)``, but `nil` when the key is absent (a present key of the wrong type still throws).
+    public func optional<T: GGUFMetadataValue>(_ key: String, as type: T.Type) throws -> T? {
+        metadata[key] == nil ? nil : try required(key, as: type)
+    }
+
     /// `general.architecture`, e.g. "llama" or "qwen2".
     public func architecture() throws -> String { try string("general.architecture") }
 
@@ -113,6 +131,78 @@ extension GGUFFile {
         }
         if let bos = try optionalInt("tokenizer.ggml.bos_token_id") { config["bos_token_id"] = bos }
         if let eos = try optionalInt("tokenizer.ggml.eos_token_id") { config["eos_token_id"] = eos }
+        if let pad = try optionalInt("tokenizer.ggml.padding_token_id") { config["pad_token_id"] = pad }
         return try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
     }
+}
+
+/// A Swift type a GGUF metadata value can be read as (see ``GGUFFile/required(_:as:)``).
+public protocol GGUFMetadataValue {
+    /// The value converted, or nil when it has another type.
+    init?(gguf value: GGUFValue)
+    /// What the type is called in an error message.
+    static var ggufTypeDescription: String { get }
+}
+
+extension Int: GGUFMetadataValue {
+    /// Any GGUF integer type whose value fits.
+    public init?(gguf value: GGUFValue) {
+        guard let i = value.intValue else { return nil }
+        self = i
+    }
+    public static var ggufTypeDescription: String { "an integer" }
+}
+
+extension Float: GGUFMetadataValue {
+    /// float32, float64 or an integer.
+    public init?(gguf value: GGUFValue) {
+        guard let f = value.floatValue else { return nil }
+        self = f
+    }
+    public static var ggufTypeDescription: String { "a number" }
+}
+
+extension Double: GGUFMetadataValue {
+    /// float64 exactly, float32 widened, or an integer.
+    public init?(gguf value: GGUFValue) {
+        switch value {
+        case .float64(let d): self = d
+        case .float32(let f): self = Double(f)
+        default:
+            guard let i = value.intValue else { return nil }
+            self = Double(i)
+        }
+    }
+    public static var ggufTypeDescription: String { "a number" }
+}
+
+extension Bool: GGUFMetadataValue {
+    public init?(gguf value: GGUFValue) {
+        guard case .bool(let b) = value else { return nil }
+        self = b
+    }
+    public static var ggufTypeDescription: String { "bool" }
+}
+
+extension String: GGUFMetadataValue {
+    public init?(gguf value: GGUFValue) {
+        guard case .string(let s) = value else { return nil }
+        self = s
+    }
+    public static var ggufTypeDescription: String { "string" }
+}
+
+extension Array: GGUFMetadataValue where Element: GGUFMetadataValue {
+    /// An array whose every element converts.
+    public init?(gguf value: GGUFValue) {
+        guard case .array(let items) = value else { return nil }
+        var out: [Element] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard let e = Element(gguf: item) else { return nil }
+            out.append(e)
+        }
+        self = out
+    }
+    public static var ggufTypeDescription: String { "array of \(Element.ggufTypeDescription)" }
 }

@@ -52,7 +52,7 @@ public final class GGUFStore: TensorStore, @unchecked Sendable {
     /// Hugging Face row `h·D + s·D/2 + i` is GGUF row `h·D + 2i + s` (D = rows / heads).
     static func unpermuteRows(_ t: StoredTensor, heads: Int) throws -> StoredTensor {
         let rows = t.shape[0]
-        guard heads > 0, rows % (2 * heads) == 0 else {
+        guard heads > 0, rows > 0, rows % (2 * heads) == 0, t.byteCount % rows == 0 else {
             throw ModelFileError.corrupt(t.source, "tensor '\(t.name)' rows \(rows) do not split into \(heads) heads")
         }
         let rowBytes = t.byteCount / rows

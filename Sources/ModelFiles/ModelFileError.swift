@@ -12,6 +12,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String, tensor: String)
     case notAMatrix(String, tensor: String, shape: [Int])
     case writeFailed(String, String)
+    /// An integer tensor holds a value that does not fit the requested integer type.
+    case valueOutOfRange(String, tensor: String, value: Int64)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case .notAMatrix(let file, let tensor, let shape):
             "\(file): tensor '\(tensor)' with shape \(shape) is not a matrix"
         case .writeFailed(let file, let why): "\(file): cannot write: \(why)"
+        case .valueOutOfRange(let file, let tensor, let value):
+            "\(file): tensor '\(tensor)' holds \(value), which does not fit in 32 bits"
         }
     }
 }

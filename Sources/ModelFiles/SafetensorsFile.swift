@@ -62,12 +62,12 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
                 offsets.count == 2
             else { throw ModelFileError.corrupt(path, "tensor '\(name)': missing dtype, shape or data_offsets") }
             let shape = try shapeValues.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
+                guard let n = Self.integer(v), n >= 0 else {
                     throw ModelFileError.corrupt(path, "tensor '\(name)': bad shape")
                 }
                 return n
             }
-            guard let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue,
+            guard let begin = Self.integer(offsets[0]), let end = Self.integer(offsets[1]),
                 begin >= 0, end >= begin
             else { throw ModelFileError.corrupt(path, "tensor '\(name)': bad data_offsets") }
             let dtype: TensorDType
@@ -104,6 +104,13 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
         }
         self.entries = entries
         metadata = meta
+    }
+
+    /// A JSON number that is a whole number fitting `Int` (2.5 or 1e30 are not).
+    static func integer(_ value: Any) -> Int? {
+        if let i = value as? Int { return i }
+        guard let d = value as? Double, d.rounded() == d, abs(d) < 0x1p62 else { return nil }
+        return Int(d)
     }
 
     public var names: [String] { entries.keys.sorted() }

@@ -1,7 +1,12 @@
 import Foundation
 
-/// Writes `.safetensors` files the way the Python library does (sorted keys, header padded with
-/// spaces to a multiple of 8), atomically: a temporary file in the same folder is renamed into place.
+/// Writes `.safetensors` files byte for byte as the Python library (`safetensors.torch.save_file`,
+/// Rust `safetensors::serialize`) does, atomically: a temporary file in the same folder is renamed into place.
+///
+/// The library's layout (safetensors `tensor.rs`, `prepare`): tensors ordered by dtype, widest
+/// alignment first (its `Dtype` enum order, descending), then by name; the header lists
+/// `__metadata__` first and then the tensors in data order, each as
+/// `{"dtype":…,"shape":[…],"data_offsets":[begin,end]}`, compact, padded with spaces to a multiple of 8.
 public enum SafetensorsWriter {
     /// One tensor to write.
     public struct Item {
@@ -21,48 +26,121 @@ public enum SafetensorsWriter {
         }
     }
 
+    /// Writes `items` and `metadata` to `url`, whole or not at all.
     public static func write(_ items: [Item], metadata: [String: String] = [:], to url: URL) throws {
-        var header: [String: Any] = [:]
-        var offset = 0
-        let sorted = items.sorted { $0.name < $1.name }
-        for item in sorted {
-            guard let expected = item.dtype.byteCount(elements: item.shape.reduce(1, *)), expected == item.bytes.count
-            else {
-                throw ModelFileError.writeFailed(
-                    url.path, "tensor '\(item.name)': \(item.bytes.count) bytes for shape \(item.shape)")
+        try AtomicFile.write(serialized(items, metadata: metadata, path: url.path), to: url)
+    }
+
+    /// The file's bytes. `path` only names the file in errors.
+    public static func serialized(_ items: [Item], metadata: [String: String] = [:], path: String = "<memory>")
+        throws -> Data
+    {
+        var seen = Set<String>()
+        for item in items {
+            guard seen.insert(item.name).inserted else {
+                throw ModelFileError.writeFailed(path, "tensor '\(item.name)' appears twice")
             }
-            header[item.name] = [
-                "dtype": item.dtype.description, "shape": item.shape,
-                "data_offsets": [offset, offset + item.bytes.count],
-            ]
-            offset += item.bytes.count
+            guard item.name != "__metadata__" else {
+                throw ModelFileError.writeFailed(path, "'__metadata__' is reserved for the metadata")
+            }
+            guard rank(item.dtype) != nil else {
+                throw ModelFileError.unsupportedDType(path, tensor: item.name, dtype: "\(item.dtype) (not a safetensors dtype)")
+            }
+            var elements = 1
+            for d in item.shape {
+                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow else {
+                    throw ModelFileError.writeFailed(path, "tensor '\(item.name)': bad shape \(item.shape)")
+                }
+                elements = p
+            }
+            guard let expected = item.dtype.byteCount(elements: elements), expected == item.bytes.count else {
+                throw ModelFileError.writeFailed(
+                    path, "tensor '\(item.name)': \(item.bytes.count) bytes for shape \(item.shape) of \(item.dtype)")
+            }
         }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data()
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(json)
-        for item in sorted { out.append(item.bytes) }
-        try AtomicFile.write(out, to: url)
+        let ordered = items.sorted { a, b in
+            let (ra, rb) = (rank(a.dtype)!, rank(b.dtype)!)
+            return ra != rb ? ra > rb : a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+        }
+        var json = "{"
+        var fields: [String] = []
+        if !metadata.isEmpty {
+            // The library keeps metadata in a hash map (any order); sorted keys make our output reproducible.
+            let entries = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            fields.append(
+                "\"__metadata__\":{" + entries.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+                    + "}")
+        }
+        var offset = 0
+        for item in ordered {
+            let end = offset + item.bytes.count
+            fields.append(
+                "\(quoted(item.name)):{\"dtype\":\"\(item.dtype)\",\"shape\":["
+                    + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
+            offset = end
+        }
+        json += fields.joined(separator: ",") + "}"
+        var header = Data(json.utf8)
+        header.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8))
+        var out = Data(capacity: 8 + header.count + offset)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(header)
+        for item in ordered { out.append(item.bytes) }
+        return out
+    }
+
+    /// Position in the library's `Dtype` enum (BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16,
+    /// I32, U32, F32, F64, I64, U64), which orders tensors in the file; nil for formats safetensors lacks.
+    static func rank(_ dtype: TensorDType) -> Int? {
+        switch dtype {
+        case .float(.f16): 7
+        case .float(.bf16): 8
+        case .int32: 9
+        case .float(.f32): 11
+        case .int64: 13
+        case .float: nil
+        }
+    }
+
+    /// A JSON string as serde_json writes it: `"` `\\` and control characters escaped, the rest verbatim.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
 
-/// Writes a file whole or not at all.
+/// Writes a file whole or not at all: the bytes go to a temporary file in the same folder (so the
+/// rename cannot cross file systems), which `rename(2)` then puts in place atomically.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(getpid())")
+            ".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))")
         do {
             try data.write(to: temporary)
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
-            }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw ModelFileError.writeFailed(url.path, "\(error.localizedDescription)")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            let why = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw ModelFileError.writeFailed(url.path, why)
         }
     }
 }

@@ -62,12 +62,17 @@ public struct StoredTensor: @unchecked Sendable {
         }
     }
 
-    /// The values as 32-bit integers (I32 or I64 that fit).
+    /// The values as 32-bit integers (I32, or I64 values that fit; one that does not throws).
     public func int32s() throws -> [Int32] {
         switch dtype {
-        case .int32:
-            return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: elementCount))
-        case .int64: return try int64s().map { Int32(truncatingIfNeeded: $0) }
+        case .int32: return loadIntegers(Int32.self)
+        case .int64:
+            return try loadIntegers(Int64.self).map {
+                guard let v = Int32(exactly: $0) else {
+                    throw ModelFileError.valueOutOfRange(source, tensor: name, value: $0)
+                }
+                return v
+            }
         case .float: throw ModelFileError.unsupportedDType(source, tensor: name, dtype: "\(dtype) (expected integers)")
         }
     }
@@ -75,11 +80,18 @@ public struct StoredTensor: @unchecked Sendable {
     /// The values as 64-bit integers.
     public func int64s() throws -> [Int64] {
         switch dtype {
-        case .int64:
-            return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int64.self), count: elementCount))
-        case .int32: return try int32s().map(Int64.init)
+        case .int64: return loadIntegers(Int64.self)
+        case .int32: return loadIntegers(Int32.self).map(Int64.init)
         case .float: throw ModelFileError.unsupportedDType(source, tensor: name, dtype: "\(dtype) (expected integers)")
         }
+    }
+
+    /// Little-endian integers read one by one with unaligned loads: a safetensors data offset
+    /// need not be a multiple of the element size, so the bytes cannot be bound as `T`.
+    private func loadIntegers<T: FixedWidthInteger>(_: T.Type) -> [T] {
+        let n = min(elementCount, byteCount / MemoryLayout<T>.size)
+        let base = data
+        return (0..<n).map { T(littleEndian: base.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) }
     }
 
     /// A view as a weight matrix: 2-D as `(shape[0], shape[1])`, 1-D as one row. No copy.

@@ -66,7 +66,7 @@ import TestSupport
 
     /// Damaged files give a typed error naming the problem, never a crash or a huge allocation.
     @Test func corruptFilesAreRejected() throws {
-        let good = Self.sample().serialized()
+        let good = try Self.sample().serialized()
         func open(_ bytes: Data) -> ModelFileError? {
             let url = Self.temporary("bad-\(UUID().uuidString).gguf")
             try? bytes.write(to: url)
@@ -104,7 +104,7 @@ import TestSupport
         // An array count of 2^60: find the "names" array header (type 8 string, then count).
         var w = GGUFWriter()
         w.metadata = [("a", .array([.uint8(1)]))]
-        var arrayFile = w.serialized()
+        var arrayFile = try w.serialized()
         let countOffset = 24 + 8 + 1 + 4 + 4
         arrayFile.replaceSubrange(countOffset..<(countOffset + 8), with: [0, 0, 0, 0, 0, 0, 0, 0x10])
         if case .corrupt = open(arrayFile) {} else { Issue.record("absurd array count") }
