@@ -44,7 +44,8 @@ public enum SafetensorsWriter {
                 throw ModelFileError.writeFailed(path, "'__metadata__' is reserved for the metadata")
             }
             guard rank(item.dtype) != nil else {
-                throw ModelFileError.unsupportedDType(path, tensor: item.name, dtype: "\(item.dtype) (not a safetensors dtype)")
+                throw ModelFileError.unsupportedDType(
+                    path, tensor: item.name, dtype: "\(item.dtype) (not a safetensors dtype)")
             }
             var elements = 1
             for d in item.shape {

@@ -91,7 +91,9 @@ public struct StoredTensor: @unchecked Sendable {
     private func loadIntegers<T: FixedWidthInteger>(_: T.Type) -> [T] {
         let n = min(elementCount, byteCount / MemoryLayout<T>.size)
         let base = data
-        return (0..<n).map { T(littleEndian: base.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) }
+        return (0..<n).map {
+            T(littleEndian: base.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self))
+        }
     }
 
     /// A view as a weight matrix: 2-D as `(shape[0], shape[1])`, 1-D as one row. No copy.

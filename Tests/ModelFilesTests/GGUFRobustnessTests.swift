@@ -86,7 +86,11 @@ import TestSupport
         m.metadata = [("k", .bool(true))]
         var md = try m.serialized()
         md[24 + 9] = 13
-        if case .corrupt(_, let why) = error(md) { #expect(why.contains("value type 13")) } else { Issue.record("type 13") }
+        if case .corrupt(_, let why) = error(md) {
+            #expect(why.contains("value type 13"))
+        } else {
+            Issue.record("type 13")
+        }
         md[24 + 9] = 7
         md[24 + 9 + 4] = 2
         if case .corrupt(_, let why) = error(md) { #expect(why.contains("bool")) } else { Issue.record("bool 2") }
@@ -106,7 +110,11 @@ import TestSupport
         var dd = try dup.serialized()
         let second = dd.range(of: Data([0x75]), in: 24..<dd.count)!.lowerBound  // the name "u"
         dd[second] = 0x74
-        if case .corrupt(_, let why) = error(dd) { #expect(why.contains("duplicate")) } else { Issue.record("duplicate") }
+        if case .corrupt(_, let why) = error(dd) {
+            #expect(why.contains("duplicate"))
+        } else {
+            Issue.record("duplicate")
+        }
     }
 
     @Test func writerRefusesInconsistentTensors() {

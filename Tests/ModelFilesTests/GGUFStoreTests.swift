@@ -101,7 +101,8 @@ import TestSupport
             try f.required("llama.block_count", as: Int.self)
         }
         #expect(
-            throws: ModelFileError.wrongType(url.path, key: "names", expected: "array of an integer", found: "array[string]")
+            throws: ModelFileError.wrongType(
+                url.path, key: "names", expected: "array of an integer", found: "array[string]")
         ) { try f.required("names", as: [Int].self) }
         #expect(throws: ModelFileError.wrongType(url.path, key: "flag", expected: "string", found: "bool")) {
             try f.optional("flag", as: String.self)
@@ -124,7 +125,8 @@ import TestSupport
         let url = GGUFFileTests.temporary("config-\(UUID().uuidString).gguf")
         try w.write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
-        let c = try #require(JSONSerialization.jsonObject(with: GGUFFile(url: url).huggingFaceConfig()) as? [String: Any])
+        let c = try #require(
+            JSONSerialization.jsonObject(with: GGUFFile(url: url).huggingFaceConfig()) as? [String: Any])
         #expect(c["model_type"] as? String == "qwen2")
         #expect(c["hidden_size"] as? Int == 64 && c["intermediate_size"] as? Int == 160)
         #expect(c["num_hidden_layers"] as? Int == 2 && c["num_attention_heads"] as? Int == 4)
@@ -146,7 +148,8 @@ import TestSupport
         #expect(try f.required("tokenizer.ggml.tokens", as: [String].self).count == 49152)
         var histogram: [String: Int] = [:]
         for info in f.tensorInfos { histogram[info.type.name, default: 0] += 1 }
-        print("SmolLM2 GGUF v\(f.version): \(f.tensorInfos.count) tensors, types \(histogram.sorted { $0.key < $1.key })")
+        print(
+            "SmolLM2 GGUF v\(f.version): \(f.tensorInfos.count) tensors, types \(histogram.sorted { $0.key < $1.key })")
         let config = try #require(JSONSerialization.jsonObject(with: f.huggingFaceConfig()) as? [String: Any])
         print("SmolLM2 derived config: \(config.sorted { $0.key < $1.key })")
         #expect(config["intermediate_size"] as? Int == 1536)

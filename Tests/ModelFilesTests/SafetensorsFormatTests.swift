@@ -8,7 +8,8 @@ import TestSupport
 /// The writer against files the Python library wrote, and the reader against damaged headers.
 @Suite struct SafetensorsFormatTests {
     static func temporary(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-\(getpid())-\(UUID().uuidString)-\(name)")
+        FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftlora-\(getpid())-\(UUID().uuidString)-\(name)")
     }
 
     /// Reading a fixture and writing its tensors back gives the same bytes as `save_file` did,
@@ -45,20 +46,25 @@ import TestSupport
 
     @Test func writerRefusesWhatSafetensorsCannotHold() {
         #expect(throws: ModelFileError.self) {
-            try SafetensorsWriter.serialized([.init(name: "q", shape: [32], dtype: .float(.q8_0), bytes: Data(count: 34))])
+            try SafetensorsWriter.serialized([
+                .init(name: "q", shape: [32], dtype: .float(.q8_0), bytes: Data(count: 34))
+            ])
         }
         #expect(throws: ModelFileError.self) {
             try SafetensorsWriter.serialized([.init(name: "x", shape: [3], floats: [1, 2])])
         }
         #expect(throws: ModelFileError.self) {
-            try SafetensorsWriter.serialized([.init(name: "x", shape: [1], floats: [1]), .init(name: "x", shape: [1], floats: [2])])
+            try SafetensorsWriter.serialized([
+                .init(name: "x", shape: [1], floats: [1]), .init(name: "x", shape: [1], floats: [2]),
+            ])
         }
     }
 
     /// Integers at an offset that is not a multiple of their size still read correctly, and an I64
     /// that does not fit in 32 bits is an error, not a silent truncation.
     @Test func integersAtAnyOffsetAndRangeChecked() throws {
-        let header = #"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]},"#
+        let header =
+            #"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]},"#
             + #""b":{"dtype":"I32","shape":[2],"data_offsets":[2,10]},"#
             + #""c":{"dtype":"I64","shape":[2],"data_offsets":[10,26]}}"#
         var data = Data([0, 0x3c])
@@ -118,15 +124,19 @@ import TestSupport
         }
         if case .truncated = Self.openError(header: ok, data: 8) {} else { Issue.record("data past end") }
         if case .corrupt(_, let why) = Self.openError(
-            header: #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
-        {
+            header:
+                #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+        ) {
             #expect(why.contains("overlap"))
         } else {
             Issue.record("overlap")
         }
         if case .unsupportedDType(_, "x", "F8_E4M3") = Self.openError(
             header: #"{"x":{"dtype":"F8_E4M3","shape":[16],"data_offsets":[0,16]}}"#)
-        {} else { Issue.record("unknown dtype") }
+        {
+        } else {
+            Issue.record("unknown dtype")
+        }
         if case .corrupt = Self.openError(header: #"{"x":{"dtype":"F32","shape":[2,2],"data_offsets":[0.5,16]}}"#) {
         } else {
             Issue.record("fractional offset")
@@ -137,15 +147,20 @@ import TestSupport
         }
         if case .corrupt = Self.openError(
             header: #"{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#)
-        {} else { Issue.record("overflowing shape") }
+        {
+        } else {
+            Issue.record("overflowing shape")
+        }
         if case .corrupt = Self.openError(header: #"{"__metadata__":{"a":1}}"#) {} else { Issue.record("metadata") }
     }
 
     /// Random damage to a valid file's header never crashes the reader: it opens or throws ModelFileError.
     @Test func randomHeaderDamageNeverCrashes() throws {
         let good = try SafetensorsWriter.serialized(
-            [.init(name: "a", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
-             .init(name: "b", shape: [2], dtype: .int64, bytes: Data(count: 16))], metadata: ["format": "pt"])
+            [
+                .init(name: "a", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
+                .init(name: "b", shape: [2], dtype: .int64, bytes: Data(count: 16)),
+            ], metadata: ["format": "pt"])
         var rng = SplitMix64(seed: 7)
         let url = Self.temporary("fuzz.safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
