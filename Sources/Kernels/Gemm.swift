@@ -29,19 +29,16 @@ public enum Gemm {
     /// N block: a multiple of NR and of 256 (column ranges of quantized rows stay whole blocks).
     static let nc = 512
 
-    nonisolated(unsafe) private static var forced: KernelPath? = ProcessInfo.processInfo
+    /// Forces a micro-kernel for the current task (tests use it to cover the fallbacks, with
+    /// `Gemm.$forcedPath.withValue(.scalar) { ... }`); `nil` picks the best. Task-local, so a test
+    /// forcing a path never changes the arithmetic of another test running beside it. The
+    /// environment variable `SWIFTLORA_KERNEL=scalar|avx2|avx512` sets the default.
+    @TaskLocal public static var forcedPath: KernelPath? = ProcessInfo.processInfo
         .environment["SWIFTLORA_KERNEL"].flatMap { name in KernelPath.allCases.first { "\($0)" == name } }
-
-    /// Forces a micro-kernel (tests use it to cover the fallbacks); `nil` picks the best.
-    /// Also set by the environment variable `SWIFTLORA_KERNEL=scalar|avx2|avx512`.
-    public static var forcedPath: KernelPath? {
-        get { forced }
-        set { forced = newValue }
-    }
 
     /// The micro-kernel in use: the forced one if the CPU supports it, else the best.
     public static var activePath: KernelPath {
-        guard let forced, forced.rawValue <= KernelPath.best.rawValue else { return KernelPath.best }
+        guard let forced = forcedPath, forced.rawValue <= KernelPath.best.rawValue else { return KernelPath.best }
         return forced
     }
 

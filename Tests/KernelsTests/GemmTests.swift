@@ -50,8 +50,10 @@ import Testing
 
     @Test(arguments: KernelPath.allCases)
     func sgemmAllFormsMatchTheReference(path: KernelPath) {
-        Gemm.forcedPath = path
-        defer { Gemm.forcedPath = nil }
+        Gemm.$forcedPath.withValue(path) { sgemmAllForms(path: path) }
+    }
+
+    func sgemmAllForms(path: KernelPath) {
         for (m, n, k) in Self.shapes {
             for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
                 for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, -0.5)] {
@@ -111,27 +113,29 @@ import Testing
         for (m, n, k) in [(1, 37, 512), (3, 100, 256), (5, 33, 768), (37, 65, 512), (14, 600, 256), (250, 33, 1280)]
         where k % block == 0 {
             for path in KernelPath.allCases {
-                Gemm.forcedPath = path
-                defer { Gemm.forcedPath = nil }
-                let (w, exact) = Self.weight(format, rows: n, columns: k, seed: UInt64(n + k))
-                let x = Self.random(m * k, seed: 5)
-                var y = [Float](repeating: 0.25, count: m * n)
-                Gemm.linear(x, rows: m, weight: w, into: &y, accumulate: true)
-                let (want, scale) = Self.sgemmReference(
-                    transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: x, lda: k, b: exact, ldb: k, beta: 1,
-                    c: [Float](repeating: 0.25, count: m * n), ldc: n)
-                #expect(Self.check(y, want, scale: scale) < 1e-5, "linear \(format) \(path) m=\(m) n=\(n) k=\(k)")
-
-                let dy = Self.random(m * n, seed: 6)
-                var dx = [Float](repeating: 0, count: m * k)
-                Gemm.linearBackwardData(dy, rows: m, weight: w, into: &dx)
-                let (wantDx, scaleDx) = Self.sgemmReference(
-                    transA: false, transB: false, m: m, n: k, k: n, alpha: 1, a: dy, lda: n, b: exact, ldb: k, beta: 0,
-                    c: [Float](repeating: 0, count: m * k), ldc: k)
-                #expect(
-                    Self.check(dx, wantDx, scale: scaleDx) < 1e-5, "backward \(format) \(path) m=\(m) n=\(n) k=\(k)")
+                Gemm.$forcedPath.withValue(path) { linearAndBackwardData(format, path: path, m: m, n: n, k: k) }
             }
         }
+    }
+
+    func linearAndBackwardData(_ format: WeightFormat, path: KernelPath, m: Int, n: Int, k: Int) {
+        let (w, exact) = Self.weight(format, rows: n, columns: k, seed: UInt64(n + k))
+        let x = Self.random(m * k, seed: 5)
+        var y = [Float](repeating: 0.25, count: m * n)
+        Gemm.linear(x, rows: m, weight: w, into: &y, accumulate: true)
+        let (want, scale) = Self.sgemmReference(
+            transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: x, lda: k, b: exact, ldb: k, beta: 1,
+            c: [Float](repeating: 0.25, count: m * n), ldc: n)
+        #expect(Self.check(y, want, scale: scale) < 1e-5, "linear \(format) \(path) m=\(m) n=\(n) k=\(k)")
+
+        let dy = Self.random(m * n, seed: 6)
+        var dx = [Float](repeating: 0, count: m * k)
+        Gemm.linearBackwardData(dy, rows: m, weight: w, into: &dx)
+        let (wantDx, scaleDx) = Self.sgemmReference(
+            transA: false, transB: false, m: m, n: k, k: n, alpha: 1, a: dy, lda: n, b: exact, ldb: k, beta: 0,
+            c: [Float](repeating: 0, count: m * k), ldc: k)
+        #expect(
+            Self.check(dx, wantDx, scale: scaleDx) < 1e-5, "backward \(format) \(path) m=\(m) n=\(n) k=\(k)")
     }
 
     @Test func threadPoolCoversEachIndexOnce() {
