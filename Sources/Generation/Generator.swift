@@ -11,6 +11,8 @@ public enum FinishReason: String, Sendable, Codable {
     case length
     /// The caller asked to stop.
     case cancelled
+    /// The request's deadline passed.
+    case timeout
 }
 
 /// The outcome of one generation.
@@ -60,45 +62,15 @@ public final class Generator: @unchecked Sendable {
         }
         let capacity = min(limit, promptIDs.count + parameters.maxTokens)
         let cache = KVCache(configuration: model.configuration, slots: 1, capacity: capacity)
-        var sampler = Sampler(parameters: parameters)
-        var stream = TextStream(tokenizer: tokenizer, stop: parameters.stop)
-        var context = promptIDs
-        var generated: [Int] = []
-        var counts: [Int: Int] = [:]
-        var finish = FinishReason.length
-        let start = Date()
-        var promptSeconds = 0.0
-        var next = promptIDs
-        while generated.count < parameters.maxTokens, cache.lengths[0] + next.count <= capacity {
-            let logits = try model.forward([.init(slot: 0, tokens: next)], cache: cache, outputs: .last)
-            if generated.isEmpty { promptSeconds = Date().timeIntervalSince(start) }
-            let id = sampler.sample(
-                logits: UnsafeMutableBufferPointer(start: logits.pointer, count: logits.count), context: context,
-                generatedCounts: counts)
-            generated.append(id)
-            context.append(id)
-            counts[id, default: 0] += 1
-            if endOfSequenceIDs.contains(id) {
-                finish = .stop
-                break
-            }
-            let (delta, stopped) = stream.append(id)
-            if !delta.isEmpty, !onText(delta) {
-                finish = .cancelled
-                break
-            }
-            if stopped {
-                finish = .stop
-                break
-            }
-            next = [id]
+        var state = DecodingState(
+            promptIDs: promptIDs, parameters: parameters, capacity: capacity, tokenizer: tokenizer)
+        while state.finish == nil {
+            let logits = try model.forward([.init(slot: 0, tokens: state.next)], cache: cache, outputs: .last)
+            let delta = state.accept(
+                logits: UnsafeMutableBufferPointer(start: logits.pointer, count: logits.count),
+                endOfSequenceIDs: endOfSequenceIDs, cacheLength: cache.lengths[0])
+            if !delta.isEmpty, !onText(delta), state.finish == nil { state.end(.cancelled) }
         }
-        if finish != .cancelled {
-            let rest = stream.finish()
-            if !rest.isEmpty { _ = onText(rest) }
-        }
-        return GenerationResult(
-            promptIDs: promptIDs, ids: generated, text: stream.text, finishReason: finish,
-            promptSeconds: promptSeconds, generationSeconds: Date().timeIntervalSince(start) - promptSeconds)
+        return state.result
     }
 }

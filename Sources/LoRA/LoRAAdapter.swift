@@ -66,6 +66,27 @@ public struct LoRAAdapter: @unchecked Sendable {
     /// adapters attached with weights combine linearly). Checks every tensor's shape first, so a
     /// mismatched adapter changes nothing.
     public func attach(to model: LlamaModel, weight: Float = 1, source: String = "adapter") throws {
+        for (key, linear) in try linears(for: model, weight: weight, source: source) {
+            model.adapters[key, default: []].append(linear)
+        }
+    }
+
+    /// This adapter as a per-sequence ``AdapterSet`` for `model` (serving), leaving the model's
+    /// own adapters alone. Several `(adapter, weight)` pairs combine linearly.
+    public static func adapterSet(
+        _ parts: [(adapter: LoRAAdapter, weight: Float)], for model: LlamaModel, source: String = "adapter"
+    ) throws -> AdapterSet {
+        var adapters: [ProjectionKey: [any LinearAdapter]] = [:]
+        for part in parts {
+            for (key, linear) in try part.adapter.linears(for: model, weight: part.weight, source: source) {
+                adapters[key, default: []].append(linear)
+            }
+        }
+        return AdapterSet(adapters)
+    }
+
+    /// One ``LoRALinear`` per module, every tensor's shape checked against `model` first.
+    func linears(for model: LlamaModel, weight: Float, source: String) throws -> [(ProjectionKey, LoRALinear)] {
         var planned: [(ProjectionKey, LoRALinear)] = []
         for (path, w) in modules.sorted(by: { $0.key < $1.key }) {
             guard let key = Self.projectionKey(path), key.layer < model.layers.count else {
@@ -84,7 +105,7 @@ public struct LoRAAdapter: @unchecked Sendable {
             let (_, scale) = config.rankAndScale(for: path)
             planned.append((key, LoRALinear(a: w.a, b: w.b, scale: scale * weight)))
         }
-        for (key, linear) in planned { model.adapters[key, default: []].append(linear) }
+        return planned
     }
 
     /// `model.layers.N.self_attn.q_proj` → (N, .qProj).

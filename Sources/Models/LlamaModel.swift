@@ -27,9 +27,12 @@ public final class LlamaModel: @unchecked Sendable {
     public struct Sequence: Sendable {
         public var slot: Int
         public var tokens: [Int]
-        public init(slot: Int, tokens: [Int]) {
+        /// Adapters for this sequence only, added after the model's own ``LlamaModel/adapters``.
+        public var adapters: AdapterSet?
+        public init(slot: Int, tokens: [Int], adapters: AdapterSet? = nil) {
             self.slot = slot
             self.tokens = tokens
+            self.adapters = adapters
         }
     }
 
@@ -80,6 +83,17 @@ public final class LlamaModel: @unchecked Sendable {
             ids += s.tokens
         }
         let R = ids.count
+        // Blocks of consecutive rows that share a per-sequence adapter set.
+        var blocks: [(rows: Range<Int>, set: AdapterSet)] = []
+        for (b, s) in batch.enumerated() {
+            guard let set = s.adapters else { continue }
+            let rows = rowStart[b]..<rowStart[b] + s.tokens.count
+            if let last = blocks.last, last.set === set, last.rows.upperBound == rows.lowerBound {
+                blocks[blocks.count - 1].rows = last.rows.lowerBound..<rows.upperBound
+            } else {
+                blocks.append((rows, set))
+            }
+        }
         let x = Tensor(zeros: [R, H])  // (R,H) residual stream
         let xn = Tensor(zeros: [R, H])  // (R,H) normalized
         let q = Tensor(zeros: [R, qDim])  // (R,Hq·D)
@@ -95,9 +109,9 @@ public final class LlamaModel: @unchecked Sendable {
             Ops.linear(xn.pointer, rows: R, weight: layer.qProj, bias: layer.qBias, into: q.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.kProj, bias: layer.kBias, into: k.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.vProj, bias: layer.vBias, into: v.pointer)
-            adapt(l, .qProj, xn.pointer, rows: R, into: q.pointer)
-            adapt(l, .kProj, xn.pointer, rows: R, into: k.pointer)
-            adapt(l, .vProj, xn.pointer, rows: R, into: v.pointer)
+            adapt(l, .qProj, xn.pointer, rows: R, into: q.pointer, blocks: blocks)
+            adapt(l, .kProj, xn.pointer, rows: R, into: k.pointer, blocks: blocks)
+            adapt(l, .vProj, xn.pointer, rows: R, into: v.pointer, blocks: blocks)
             rope.apply(q.pointer, rows: R, heads: c.numAttentionHeads, positions: positions)
             rope.apply(k.pointer, rows: R, heads: c.numKeyValueHeads, positions: positions)
             for (b, s) in batch.enumerated() {
@@ -114,17 +128,17 @@ public final class LlamaModel: @unchecked Sendable {
                     heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
             }
             Ops.linear(attn.pointer, rows: R, weight: layer.oProj, accumulateInto: x.pointer)
-            adapt(l, .oProj, attn.pointer, rows: R, into: x.pointer)
+            adapt(l, .oProj, attn.pointer, rows: R, into: x.pointer, blocks: blocks)
             Ops.rmsNorm(
                 x.pointer, rows: R, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
                 into: xn.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.gateProj, bias: nil, into: gate.pointer)
             Ops.linear(xn.pointer, rows: R, weight: layer.upProj, bias: nil, into: up.pointer)
-            adapt(l, .gateProj, xn.pointer, rows: R, into: gate.pointer)
-            adapt(l, .upProj, xn.pointer, rows: R, into: up.pointer)
+            adapt(l, .gateProj, xn.pointer, rows: R, into: gate.pointer, blocks: blocks)
+            adapt(l, .upProj, xn.pointer, rows: R, into: up.pointer, blocks: blocks)
             Ops.siluMul(gate: gate.pointer, up: up.pointer, count: R * c.intermediateSize, into: gate.pointer)
             Ops.linear(gate.pointer, rows: R, weight: layer.downProj, accumulateInto: x.pointer)
-            adapt(l, .downProj, gate.pointer, rows: R, into: x.pointer)
+            adapt(l, .downProj, gate.pointer, rows: R, into: x.pointer, blocks: blocks)
         }
         for s in batch { cache.advance(slot: s.slot, by: s.tokens.count) }
 
@@ -147,12 +161,24 @@ public final class LlamaModel: @unchecked Sendable {
     @inline(__always)
     func adapt(
         _ layer: Int, _ projection: LlamaProjection, _ x: UnsafePointer<Float>, rows: Int,
-        into out: UnsafeMutablePointer<Float>
+        into out: UnsafeMutablePointer<Float>, blocks: [(rows: Range<Int>, set: AdapterSet)] = []
     ) {
-        guard !adapters.isEmpty, let list = adapters[ProjectionKey(layer: layer, projection: projection)] else {
-            return
+        guard !adapters.isEmpty || !blocks.isEmpty else { return }
+        let key = ProjectionKey(layer: layer, projection: projection)
+        if let list = adapters[key] {
+            for adapter in list { adapter.apply(x, rows: rows, accumulateInto: out) }
         }
-        for adapter in list { adapter.apply(x, rows: rows, accumulateInto: out) }
+        guard !blocks.isEmpty else { return }
+        let shape = self.shape(of: key)
+        for block in blocks {
+            guard let list = block.set.adapters[key] else { continue }
+            let r0 = block.rows.lowerBound
+            for adapter in list {
+                adapter.apply(
+                    x + r0 * shape.inFeatures, rows: block.rows.count,
+                    accumulateInto: out + r0 * shape.outFeatures)
+            }
+        }
     }
 
     /// Logits for every position of each row of a padded batch, as transformers computes them

@@ -1,0 +1,115 @@
+import Foundation
+import Generation
+import LoRA
+import Models
+import Testing
+import TestSupport
+import Tokenizers
+
+/// Continuous batching across adapters on the real model: requests for the base and for a PEFT
+/// adapter decode in the same forward calls and still give transformers' / PEFT's greedy ids.
+@Suite struct BatchGenerationTests {
+    struct Prompt: Decodable {
+        var inputIDs: [Int]
+        var greedyIDs: [Int]
+        enum CodingKeys: String, CodingKey {
+            case inputIDs = "input_ids"
+            case greedyIDs = "greedy_ids"
+        }
+    }
+    struct AdapterGreedy: Decodable { var greedy_ids: [Int] }
+
+    static func collect(_ stream: AsyncThrowingStream<GenerationEvent, Error>) async throws -> (
+        String, GenerationResult
+    ) {
+        var text = ""
+        for try await event in stream {
+            switch event {
+            case .text(let delta): text += delta
+            case .finished(let result): return (text, result)
+            }
+        }
+        throw BatchGeneratorError.shutDown
+    }
+
+    @Test func mixedAdaptersInOneBatchGiveEachReferenceGreedy() async throws {
+        guard let url = try Fixtures.smolLM2GGUF() else { return }
+        let loaded = try ModelLoader.load(path: url.path)
+        let prompts = try JSONDecoder().decode([Prompt].self, from: Fixtures.data("smollm2/prompts.json"))
+        let adapterIDs = try JSONDecoder().decode(
+            AdapterGreedy.self, from: Fixtures.data("smollm2/peft-adapter-qv-greedy.json")
+        ).greedy_ids
+        let adapter = try LoRAAdapter.adapterSet(
+            [(try LoRAAdapter.load(folder: Fixtures.url("smollm2/peft-adapter-qv")), 1)], for: loaded.model)
+        let batch = BatchGenerator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 3, context: 512)
+        defer { batch.shutDown() }
+
+        var jobs: [(request: GenerationRequest, want: [Int])] = prompts.map { prompt in
+            var parameters = GenerationParameters.greedy
+            parameters.maxTokens = prompt.greedyIDs.count
+            return (GenerationRequest(promptIDs: prompt.inputIDs, parameters: parameters), prompt.greedyIDs)
+        }
+        var parameters = GenerationParameters.greedy
+        parameters.maxTokens = adapterIDs.count
+        // Twice, so one waits for a slot and joins a running batch.
+        for _ in 0..<2 {
+            jobs.append(
+                (
+                    GenerationRequest(promptIDs: prompts[0].inputIDs, parameters: parameters, adapters: adapter),
+                    adapterIDs
+                ))
+        }
+        let streams = try jobs.map { try batch.submit($0.request) }
+        try await withThrowingTaskGroup(of: (Int, String, GenerationResult).self) { group in
+            for (i, stream) in streams.enumerated() {
+                group.addTask {
+                    let (text, result) = try await Self.collect(stream)
+                    return (i, text, result)
+                }
+            }
+            for try await (i, text, result) in group {
+                #expect(result.ids == jobs[i].want, "request \(i)")
+                #expect(text == result.text, "request \(i): streamed deltas add up to the text")
+            }
+        }
+        #expect(batch.load.steps < jobs.map(\.want.count).reduce(0, +), "requests shared decoding steps")
+    }
+
+    @Test func queueLimitCancellationAndTimeouts() async throws {
+        guard let url = try Fixtures.smolLM2GGUF() else { return }
+        let loaded = try ModelLoader.load(path: url.path)
+        let batch = BatchGenerator(
+            model: loaded.model, tokenizer: loaded.tokenizer, slots: 1, context: 512, maxQueue: 1)
+        defer { batch.shutDown() }
+        var long = GenerationParameters.greedy
+        long.maxTokens = 400
+        var short = GenerationParameters.greedy
+        short.maxTokens = 3
+        let prompt = try loaded.chatPromptIDs([ChatMessage(role: "user", content: "Tell me a long story.")])
+
+        // A long request holds the only slot; one more may wait; the next is refused.
+        let holder = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: long))
+        let started = Task {
+            for try await event in holder {
+                if case .text = event { break }  // the client goes away after its first text
+            }
+        }
+        try await started.value
+        let queued = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short))
+        let refused = Result { try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short)) }
+        #expect(throws: BatchGeneratorError.queueFull(waiting: 1)) { try refused.get() }
+        #expect(throws: GenerationError.promptTooLong(tokens: 512, context: 512)) {
+            _ = try batch.submit(GenerationRequest(promptIDs: Array(repeating: 1, count: 512), parameters: short))
+        }
+        // The abandoned sequence was cancelled: the queued one ran long before 400 steps.
+        let (_, result) = try await Self.collect(queued)
+        #expect(result.ids.count == 3 && result.finishReason == .length)
+        #expect(batch.load.steps < 100, "steps: \(batch.load.steps)")
+
+        let timed = try batch.submit(
+            GenerationRequest(promptIDs: prompt, parameters: long, deadline: Date().addingTimeInterval(0.3)))
+        let (text, late) = try await Self.collect(timed)
+        #expect(late.finishReason == .timeout && late.ids.count < 400 && text == late.text)
+        #expect(batch.load.running == 0 && batch.load.waiting == 0)
+    }
+}
