@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way (see DESIGN.md):
-// Kernels → ModelFiles → Tokenizers → Models → Generation → lora (CLI)
+// Kernels → ModelFiles → Tokenizers → Models → LoRA → Training / Generation → Server → lora (CLI)
 let package = Package(
     name: "SwiftLoRA",
     platforms: [.macOS(.v14)],
@@ -14,11 +14,15 @@ let package = Package(
         .library(name: "LoRA", targets: ["LoRA"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Generation", targets: ["Generation"]),
+        .library(name: "Server", targets: ["Server"]),
         .executable(name: "lora", targets: ["LoRACLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // Micro-kernels in C: per-function target attributes and run-time CPU dispatch give
@@ -31,10 +35,21 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFiles", "Models"]),
         .target(name: "Training", dependencies: ["Tokenizers", "Models", "LoRA"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenizers"]),
+        // The OpenAI-compatible HTTP server and its web page (embedded, no files to install).
+        .target(
+            name: "Server",
+            dependencies: [
+                "Models", "Tokenizers", "LoRA", "Generation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.embedInCode("web/index.html")]
+        ),
         .executableTarget(
             name: "LoRACLI",
             dependencies: [
-                "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Training", "Generation",
+                "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Training", "Generation", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -55,5 +70,12 @@ let package = Package(
         ),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Models", "Generation", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Server
+
+/// `lora serve`: the OpenAI-compatible server with adapters chosen per request, and the web page.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model and its adapters over an OpenAI-compatible HTTP API, with a web chat page.",
+        discussion: """
+            Clients pick an adapter with the request's "model" field (the base model's name, or an adapter's).
+            Concurrent requests decode together in one batch, whatever adapter each uses.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: "An adapter to serve, as NAME=DIR (a PEFT adapter folder). Repeatable.")
+    var adapter: [String] = []
+
+    @Option(name: .long, help: "A folder that POST /v1/adapters may load adapters from (paths relative to it).")
+    var adapterDir: String?
+
+    @Option(name: .long, help: "Address to bind (loopback by default).")
+    var host = "127.0.0.1"
+
+    @Option(name: .long, help: "TCP port (0 picks a free one).")
+    var port = 8080
+
+    @Option(name: .long, help: "Require 'Authorization: Bearer KEY' on /v1 requests.")
+    var apiKey: String?
+
+    @Option(name: .long, help: "Sequences decoded together at most.")
+    var maxConcurrent = 8
+
+    @Option(name: .long, help: "Requests that may wait for a free slot; more are answered 429.")
+    var maxQueue = 64
+
+    @Option(name: .long, help: "The largest max_tokens a request may ask for (also the default).")
+    var maxTokensLimit = 512
+
+    @Option(name: .long, help: "Context per sequence in tokens, prompt included.")
+    var ctx = 2048
+
+    @Option(name: .long, help: "Seconds a request may run before it is ended.")
+    var timeout: Double = 600
+
+    @Option(name: .long, help: "A folder of training runs (lora train --out) to chart on the web page.")
+    var runs: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard maxConcurrent > 0 else { throw ValidationError("--max-concurrent must be positive") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
+        guard maxTokensLimit > 0 else { throw ValidationError("--max-tokens-limit must be positive") }
+        guard ctx > 1 else { throw ValidationError("--ctx must be at least 2") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        for spec in adapter where !spec.contains("=") {
+            throw ValidationError("--adapter takes NAME=DIR, got '\(spec)'")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.apiKey = apiKey
+        configuration.maxConcurrent = maxConcurrent
+        configuration.maxQueue = maxQueue
+        configuration.maxTokensLimit = maxTokensLimit
+        configuration.context = ctx
+        configuration.requestTimeout = timeout
+        for (flag, path) in [("--adapter-dir", adapterDir), ("--runs", runs)] {
+            guard let path else { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ServerStartError("\(flag) \(path): no such folder")
+            }
+        }
+        configuration.adapterDirectory = adapterDir.map { URL(fileURLWithPath: $0) }
+        configuration.runsDirectory = runs.map { URL(fileURLWithPath: $0) }
+
+        let loaded = try model.load()
+        let server = ModelServer(loaded: loaded, configuration: configuration)
+        for spec in adapter {
+            let split = spec.split(separator: "=", maxSplits: 1)
+            let (name, path) = (String(split[0]), split.count > 1 ? String(split[1]) : "")
+            do {
+                try server.loadAdapter(name: name, folder: URL(fileURLWithPath: path))
+            } catch {
+                throw ServerStartError("--adapter \(spec): \(error)")
+            }
+            log("adapter \(name) ← \(path)")
+        }
+        let host = host
+        try await server.run { port in
+            log("serving \(server.baseName) on http://\(host):\(port) (OpenAI API under /v1, web page at /)")
+        }
+    }
+}
+
+/// A setting that keeps the server from starting.
+struct ServerStartError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Generation
+import Hummingbird
+import Models
+import Tokenizers
+
+extension ModelServer {
+    /// `POST /v1/chat/completions` (`chat`) and `POST /v1/completions`.
+    func completion(_ request: Request, _ context: ServerContext, chat: Bool) async throws -> Response {
+        let data = try await Self.body(request, configuration)
+        let fields = try JSONDecoder.request(SamplingFields.self, from: data)
+        let promptIDs: [Int]
+        if chat {
+            let body = try JSONDecoder.request(ChatCompletionRequest.self, from: data)
+            guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' is empty", param: "messages") }
+            let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
+            do {
+                promptIDs = try loaded.chatPromptIDs(messages)
+            } catch {
+                throw APIError.badRequest("cannot render the chat template: \(error)", param: "messages")
+            }
+        } else {
+            let body = try JSONDecoder.request(CompletionRequest.self, from: data)
+            promptIDs = loaded.promptIDs(body.prompt.text)
+            guard !promptIDs.isEmpty else { throw APIError.badRequest("'prompt' is empty", param: "prompt") }
+        }
+        let adapterSet: AdapterSet?
+        if fields.model == baseName || fields.model.isEmpty {
+            adapterSet = nil
+        } else if let entry = adapters.entry(fields.model) {
+            adapterSet = entry.set
+        } else {
+            throw APIError.notFound(
+                "The model '\(fields.model)' does not exist", param: "model", code: "model_not_found")
+        }
+        let limit = batch.context
+        guard promptIDs.count < limit else {
+            throw APIError.badRequest(
+                "the prompt has \(promptIDs.count) tokens; this server's context is \(limit)", param: "messages",
+                code: "context_length_exceeded")
+        }
+        let parameters = try fields.parameters(
+            defaultMaxTokens: min(configuration.maxTokensLimit, limit - promptIDs.count),
+            maxTokensLimit: configuration.maxTokensLimit)
+        let stream: AsyncThrowingStream<GenerationEvent, Error>
+        do {
+            stream = try batch.submit(
+                GenerationRequest(
+                    promptIDs: promptIDs, parameters: parameters, adapters: adapterSet,
+                    deadline: Date().addingTimeInterval(configuration.requestTimeout)))
+        } catch let error as BatchGeneratorError {
+            throw APIError.busy("the server is busy: \(error)")
+        }
+        context.note.adapter = fields.model
+        let reply = Reply(
+            id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(), chat: chat, model: fields.model,
+            created: Int(Date().timeIntervalSince1970), promptTokens: promptIDs.count)
+        if fields.stream == true {
+            return streamed(reply, stream, request, context.note, includeUsage: Self.includeUsage(data))
+        }
+        var text = ""
+        for try await event in stream {
+            switch event {
+            case .text(let delta): text += delta
+            case .finished(let result):
+                context.note.tokens = result.ids.count
+                return Self.json(reply.whole(text: result.text, result: result))
+            }
+        }
+        throw APIError.server("generation ended without a result")
+    }
+
+    /// Server-sent events in OpenAI's chunk format, ending with `data: [DONE]`. A client that
+    /// goes away ends the loop, which cancels its sequence.
+    func streamed(
+        _ reply: Reply, _ stream: AsyncThrowingStream<GenerationEvent, Error>, _ request: Request, _ note: RequestNote,
+        includeUsage: Bool
+    ) -> Response {
+        note.loggedByHandler = true
+        let logger = logger
+        let start = ContinuousClock.now
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: .init { writer in
+                func send(_ object: Any) async throws {
+                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                    try await writer.write(
+                        ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
+                }
+                var status = 200
+                defer { ServerMiddleware.log(logger, request, note, status: status, since: start) }
+                do {
+                    try await send(reply.chunk(delta: "", first: true, finish: nil))
+                    for try await event in stream {
+                        switch event {
+                        case .text(let delta):
+                            try await send(reply.chunk(delta: delta, first: false, finish: nil))
+                        case .finished(let result):
+                            note.tokens = result.ids.count
+                            try await send(reply.chunk(delta: nil, first: false, finish: result))
+                            if includeUsage { try await send(reply.usageChunk(result)) }
+                        }
+                    }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                    try await writer.finish(nil)
+                } catch {
+                    status = 499  // the client closed the connection
+                    throw error
+                }
+            })
+    }
+
+    static func includeUsage(_ data: Data) -> Bool {
+        struct Options: Decodable {
+            struct StreamOptions: Decodable { var include_usage: Bool? }
+            var stream_options: StreamOptions?
+        }
+        return (try? JSONDecoder().decode(Options.self, from: data))?.stream_options?.include_usage ?? false
+    }
+}
+
+/// The fixed parts of one completion's response objects.
+struct Reply: Sendable {
+    var id: String
+    var chat: Bool
+    var model: String
+    var created: Int
+    var promptTokens: Int
+
+    static func finishReason(_ reason: FinishReason) -> String {
+        reason == .stop ? "stop" : "length"
+    }
+
+    func usage(_ result: GenerationResult) -> [String: Any] {
+        [
+            "prompt_tokens": promptTokens, "completion_tokens": result.ids.count,
+            "total_tokens": promptTokens + result.ids.count,
+        ]
+    }
+
+    func whole(text: String, result: GenerationResult) -> [String: Any] {
+        var choice: [String: Any] = [
+            "index": 0, "finish_reason": Self.finishReason(result.finishReason), "logprobs": NSNull(),
+        ]
+        if chat {
+            choice["message"] = ["role": "assistant", "content": text]
+        } else {
+            choice["text"] = text
+        }
+        return [
+            "id": id, "object": chat ? "chat.completion" : "text_completion", "created": created, "model": model,
+            "choices": [choice], "usage": usage(result), "system_fingerprint": "swiftlora",
+        ]
+    }
+
+    func chunk(delta: String?, first: Bool, finish: GenerationResult?) -> [String: Any] {
+        var choice: [String: Any] = [
+            "index": 0, "logprobs": NSNull(),
+            "finish_reason": finish.map { Self.finishReason($0.finishReason) } ?? NSNull(),
+        ]
+        if chat {
+            var d: [String: Any] = [:]
+            if first { d["role"] = "assistant" }
+            if let delta { d["content"] = delta }
+            choice["delta"] = d
+        } else {
+            choice["text"] = delta ?? ""
+        }
+        return [
+            "id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
+            "model": model, "choices": [choice], "system_fingerprint": "swiftlora",
+        ]
+    }
+
+    func usageChunk(_ result: GenerationResult) -> [String: Any] {
+        [
+            "id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
+            "model": model, "choices": [] as [Any], "usage": usage(result),
+        ]
+    }
+}
