@@ -74,7 +74,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Models", "Generation", "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -120,7 +120,9 @@ public final class BatchGenerator: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if stopped { throw BatchGeneratorError.shutDown }
-        if pending.count >= maxQueue { throw BatchGeneratorError.queueFull(waiting: pending.count) }
+        // Requests beyond the free slots wait; at most `maxQueue` of them.
+        let waiting = pending.count - (slots - running.count)
+        if waiting >= maxQueue { throw BatchGeneratorError.queueFull(waiting: max(0, waiting)) }
         continuation.onTermination = { [weak self, entry] termination in
             guard case .cancelled = termination, let self else { return }
             condition.lock()
