@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `lora serve` as a user runs it: the binary on a free port, and the README's curl examples.
+@Suite struct ServeCommandTests {
+    /// A running `lora serve`; stopped when released.
+    final class Server {
+        let process = Process()
+        let base: String
+        let errors = Pipe()
+
+        init(_ arguments: [String]) throws {
+            process.executableURL = Lora.executable
+            process.arguments = ["serve", "--port", "0"] + arguments
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // The log line that says where it listens: "serving NAME on http://127.0.0.1:PORT (...)".
+            var seen = ""
+            let deadline = Date().addingTimeInterval(60)
+            while !seen.contains("serving "), Date() < deadline, process.isRunning {
+                seen += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+            }
+            guard let range = seen.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+                process.terminate()
+                throw FixtureError.missing("lora serve did not start: \(seen)")
+            }
+            base = String(seen[range])
+        }
+
+        deinit {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// The README's `curl` examples (the Serving section's sh block), one command each.
+    static func readmeCurlCommands() throws -> [String] {
+        let readme = try String(
+            contentsOf: Fixtures.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let section = readme.components(separatedBy: "## Serving").dropFirst().first,
+            let block = section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```")
+                .first
+        else { return [] }
+        return block.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n").map(String.init)
+            .filter { $0.hasPrefix("curl ") }
+    }
+
+    static func shell(_ command: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func readmeCurlExamplesWork() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let commands = try Self.readmeCurlCommands()
+        #expect(commands.count == 4)
+        let server = try Server([
+            "--model", gguf.path, "--adapter", "sec=" + Fixtures.url("smollm2/peft-adapter-qv").path,
+        ])
+        for command in commands {
+            let live = command.replacingOccurrences(of: "http://127.0.0.1:8080", with: server.base)
+            let (status, output) = try Self.shell(live)
+            #expect(status == 0, "\(command)\n\(output)")
+            if command.contains("\"stream\": true") {
+                #expect(output.hasSuffix("data: [DONE]\n\n"), "\(output)")
+            } else {
+                let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                #expect(object?["object"] != nil, "\(output)")
+            }
+        }
+        // The request log: one line per request with method, path, adapter, status, tokens, ms.
+        server.process.terminate()
+        server.process.waitUntilExit()
+        let log = String(decoding: server.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("POST /v1/chat/completions adapter=sec status=200 tokens="), "\(log)")
+    }
+
+    @Test func badSettingsStopTheServerWithOneLine() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let missing = try Lora.run(["serve", "--model", gguf.path, "--adapter", "x=/nonexistent/adapter"])
+        #expect(missing.status != 0 && missing.stderr.contains("error: --adapter x=/nonexistent/adapter"))
+        let noName = try Lora.run(["serve", "--model", gguf.path, "--adapter", "/some/dir"])
+        #expect(noName.status != 0 && noName.stderr.contains("NAME=DIR"))
+        let runs = try Lora.run(["serve", "--model", gguf.path, "--runs", "/nonexistent/runs"])
+        #expect(runs.status != 0 && runs.stderr.contains("--runs /nonexistent/runs"))
+    }
+}
