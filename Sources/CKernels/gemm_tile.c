@@ -140,7 +140,43 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+/// 4 × 4 dots: one load of each operand vector feeds four FMAs.
+__attribute__((target("avx512f,fma"))) static void dots4x4_avx512(const float *w, ptrdiff_t ldw, const float *x,
+                                                                 ptrdiff_t ldx, ptrdiff_t n, float *out,
+                                                                 ptrdiff_t ldo) {
+    __m512 acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    ptrdiff_t p = 0;
+    for (; p + 16 <= n; p += 16) {
+        __m512 wv[4];
+        for (int j = 0; j < 4; j++) wv[j] = _mm512_loadu_ps(w + j * ldw + p);
+        for (int i = 0; i < 4; i++) {
+            __m512 xv = _mm512_loadu_ps(x + i * ldx + p);
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            float s = _mm512_reduce_add_ps(acc[i][j]);
+            for (ptrdiff_t q = p; q < n; q++) s += x[i * ldx + q] * w[j * ldw + q];
+            out[i * ldo + j] = s;
+        }
+}
 #endif
+
+void ck_dots(int path, const float *w, ptrdiff_t ldw, int nw, const float *x, ptrdiff_t ldx, int nx, ptrdiff_t n,
+             float *out, ptrdiff_t ldo) {
+#if defined(__x86_64__)
+    if (path == CK_PATH_AVX512 && nw == 4 && nx == 4) {
+        dots4x4_avx512(w, ldw, x, ldx, n, out, ldo);
+        return;
+    }
+#endif
+    for (int i = 0; i < nx; i++)
+        for (int j = 0; j < nw; j++) out[i * ldo + j] = ck_dot(path, x + i * ldx, w + j * ldw, n);
+}
 
 void ck_gemm_tile(int path, int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int rows, int cols,
                   int accumulate) {

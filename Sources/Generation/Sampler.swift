@@ -31,10 +31,14 @@ public struct Sampler: Sendable {
         }
         if p.temperature == 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
         for i in logits.indices { logits[i] /= p.temperature }
-        let candidates = Self.candidates(UnsafeBufferPointer(logits), topK: p.topK)
-        // Probabilities of the candidates, descending; the rest are below float32 resolution.
-        let top = logits[candidates[0]]
-        var probabilities = candidates.map { expf(logits[$0] - top) }
+        // Only top-k, top-p and min-p need the candidates in order; plain sampling draws in id order.
+        let ordered = p.topK > 0 || p.topP < 1 || p.minP > 0
+        let candidates = Self.candidates(UnsafeBufferPointer(logits), topK: p.topK, sorted: ordered)
+        // Probabilities of the candidates (unnormalized: the top token's is 1); the rest are
+        // below float32 resolution.
+        var top = -Float.infinity
+        for c in candidates where c.logit > top { top = c.logit }
+        var probabilities = candidates.map { expf($0.logit - top) }
         var kept = candidates.count
         if p.topP < 1 {
             let total = probabilities.reduce(0, +)
@@ -57,9 +61,9 @@ public struct Sampler: Sendable {
         var cumulative: Float = 0
         for (i, q) in probabilities.enumerated() {
             cumulative += q
-            if u < cumulative { return candidates[i] }
+            if u < cumulative { return candidates[i].id }
         }
-        return candidates[kept - 1]
+        return candidates[kept - 1].id
     }
 
     /// The index of the largest logit; the first one on ties, as `torch.argmax`.
@@ -73,17 +77,29 @@ public struct Sampler: Sendable {
         return best
     }
 
-    /// Token ids sorted by logit, descending: the top `topK` when set, else every token whose
-    /// probability relative to the best exceeds e⁻⁴⁰ (smaller ones vanish in a float32 sum).
-    static func candidates(_ logits: UnsafeBufferPointer<Float>, topK: Int) -> [Int] {
+    /// A token and its logit.
+    struct Candidate {
+        var logit: Float
+        var id: Int
+    }
+
+    /// Tokens whose probability relative to the best exceeds e⁻⁴⁰ (smaller ones vanish in a
+    /// float32 sum), or the top `topK` when set. `sorted`: by logit descending, ties by id.
+    static func candidates(_ logits: UnsafeBufferPointer<Float>, topK: Int, sorted: Bool = true) -> [Candidate] {
         var best = -Float.infinity
         for x in logits where x > best { best = x }
         let floor = best - 40
-        var ids = logits.indices.filter { logits[$0] >= floor && logits[$0] > -Float.infinity }
-        if ids.isEmpty { ids = [argmax(logits)] }
-        ids.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        if topK > 0, ids.count > topK { ids.removeLast(ids.count - topK) }
-        return ids
+        var list: [Candidate] = []
+        list.reserveCapacity(logits.count)
+        for (i, x) in logits.enumerated() where x >= floor && x > -Float.infinity {
+            list.append(Candidate(logit: x, id: i))
+        }
+        if list.isEmpty { list = [Candidate(logit: best, id: argmax(logits))] }
+        if sorted || topK > 0 {
+            list.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
+        }
+        if topK > 0, list.count > topK { list.removeLast(list.count - topK) }
+        return list
     }
 }
 

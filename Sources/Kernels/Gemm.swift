@@ -49,7 +49,7 @@ public enum Gemm {
     ) {
         let n = weight.rows
         let k = weight.columns
-        if m <= 4 {
+        if m <= smallRows {
             linearSmall(x, rows: m, weight: weight, into: out, accumulate: accumulate)
             return
         }
@@ -317,6 +317,10 @@ public enum Gemm {
         }
     }
 
+    /// Up to this many rows, ``linear`` streams the weight once, one row at a time, instead of
+    /// packing it: decoding steps of a batch of sequences have a few rows each.
+    static let smallRows = ProcessInfo.processInfo.environment["SWIFTLORA_SMALL_ROWS"].flatMap(Int.init) ?? 32
+
     /// Decode-sized inputs (a few rows): stream W once, one dequantized row at a time, no packing.
     static func linearSmall(
         _ x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into out: UnsafeMutablePointer<Float>,
@@ -327,32 +331,50 @@ public enum Gemm {
         let path = activePath.rawValue
         let threads = n * k < 65536 ? 1 : ThreadPool.shared.threadCount
         // Formats with a fused dequantize-dot kernel skip the dequantized row entirely.
-        let fused = activePath == .avx512 ? fusedDot(weight.format) : nil
+        let fused = activePath == .avx512 && m <= 4 ? fusedDot(weight.format) : nil
         func body(_ t: Int) {
             let start = t * n / threads
             let end = (t + 1) * n / threads
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: k)
-            defer { row.deallocate() }
-            for j in start..<end {
-                if let fused {
+            if let fused {
+                for j in start..<end {
                     let q = weight.row(j).assumingMemoryBound(to: UInt8.self)
                     for i in 0..<m {
                         let s = fused(q, x + i * k, k)
                         if accumulate { out[i * n + j] += s } else { out[i * n + j] = s }
                     }
-                    continue
                 }
+                return
+            }
+            // Four weight rows (dequantized once) against four input rows at a time.
+            let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * k)
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+            defer {
+                rows.deallocate()
+                d.deallocate()
+            }
+            var j0 = start
+            while j0 < end {
+                let nw = min(4, end - j0)
                 let w: UnsafePointer<Float>
                 if weight.format == .f32 {
-                    w = weight.row(j).assumingMemoryBound(to: Float.self)
+                    w = UnsafePointer(weight.row(j0).assumingMemoryBound(to: Float.self))
                 } else {
-                    weight.format.dequantizeRow(weight.row(j), into: row, count: k)
-                    w = UnsafePointer(row)
+                    for j in 0..<nw { weight.format.dequantizeRow(weight.row(j0 + j), into: rows + j * k, count: k) }
+                    w = UnsafePointer(rows)
                 }
-                for i in 0..<m {
-                    let s = ck_dot(path, w, x + i * k, k)
-                    if accumulate { out[i * n + j] += s } else { out[i * n + j] = s }
+                var i0 = 0
+                while i0 < m {
+                    let nx = min(4, m - i0)
+                    ck_dots(path, w, k, Int32(nw), x + i0 * k, k, Int32(nx), k, d, 4)
+                    for i in 0..<nx {
+                        for j in 0..<nw {
+                            let o = out + (i0 + i) * n + j0 + j
+                            if accumulate { o.pointee += d[i * 4 + j] } else { o.pointee = d[i * 4 + j] }
+                        }
+                    }
+                    i0 += nx
                 }
+                j0 += nw
             }
         }
         if threads == 1 { body(0) } else { ThreadPool.shared.parallelFor(threads, body) }

@@ -59,8 +59,13 @@ struct Train: ParsableCommand {
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
     @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
     var gradCheckpointing = false
+    @Option(help: "Progress display: auto (a bar when standard error is a terminal), bar, or lines.")
+    var progress = "auto"
 
     func run() throws {
+        guard ["auto", "bar", "lines"].contains(progress) else {
+            throw CLIError("--progress must be auto, bar or lines, got '\(progress)'")
+        }
         let file = try config.map { try TrainConfigFile.load($0) }
         let rank = self.rank ?? file?.r ?? 8
         let alpha = self.alpha ?? file?.loraAlpha ?? 16
@@ -146,19 +151,24 @@ struct Train: ParsableCommand {
             log("resumed from \(checkpoint.path) at step \(trainer.state.step)")
         }
         var last: LoRATrainer.Progress?
+        let drawBar = progress == "bar" || (progress == "auto" && isatty(STDERR_FILENO) == 1)
+        var bar = ProgressBar()
         try trainer.run { progress in
             last = progress
             if progress.step % max(loggingSteps, 1) == 0 || progress.step == progress.totalSteps {
                 let eval = progress.evalLoss.map { String(format: "  eval_loss %.4f", $0) } ?? ""
                 let remaining = progress.elapsed / Double(progress.step) * Double(progress.totalSteps - progress.step)
-                log(
+                let line =
                     String(
                         format: "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  %.0fs  ETA %.0fs",
                         progress.step, progress.totalSteps, progress.loss, progress.learningRate, progress.gradNorm,
-                        progress.tokensPerSecond, progress.elapsed, remaining) + eval)
+                        progress.tokensPerSecond, progress.elapsed, remaining) + eval
+                if drawBar { bar.log(line) } else { log(line) }
             }
+            if drawBar { bar.update(progress) }
             return .continue
         }
+        if drawBar { bar.finish() }
         if let last {
             log(
                 String(

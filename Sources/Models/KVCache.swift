@@ -1,17 +1,27 @@
 import Kernels
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Keys and values of past positions for a fixed number of sequence slots.
 ///
 /// Layout per layer: `[slots, capacity, kvHeads × headDim]`, so a slot's keys are contiguous and
 /// attention reads them with a fixed row stride. Slots are independent: a server can reset one
 /// and start a new sequence in it while the others continue.
+///
+/// The memory is reserved, not touched: pages become resident as positions are written, and a
+/// reset slot gives its pages back, so a server sized for many long sequences uses memory only
+/// for the tokens it actually holds.
 public final class KVCache: @unchecked Sendable {
     public let slots: Int
     public let capacity: Int
     let layers: Int
     let rowWidth: Int
-    let keys: [Tensor]  // per layer (slots, capacity, kvDim)
-    let values: [Tensor]  // per layer (slots, capacity, kvDim)
+    let keys: [PageBuffer]  // per layer (slots, capacity, kvDim)
+    let values: [PageBuffer]  // per layer (slots, capacity, kvDim)
     /// Positions filled in each slot.
     public private(set) var lengths: [Int]
 
@@ -21,20 +31,22 @@ public final class KVCache: @unchecked Sendable {
         self.capacity = capacity
         layers = configuration.numHiddenLayers
         rowWidth = configuration.numKeyValueHeads * configuration.headDim
-        keys = (0..<layers).map { _ in
-            Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim])
-        }
-        values = (0..<layers).map { _ in
-            Tensor(zeros: [slots, capacity, configuration.numKeyValueHeads * configuration.headDim])
-        }
+        let count = slots * capacity * configuration.numKeyValueHeads * configuration.headDim
+        keys = (0..<layers).map { _ in PageBuffer(count: count) }
+        values = (0..<layers).map { _ in PageBuffer(count: count) }
         lengths = Array(repeating: 0, count: slots)
     }
 
     /// Forgets slot `slot`'s positions so it can hold a new sequence.
-    public func reset(slot: Int) { lengths[slot] = 0 }
+    public func reset(slot: Int) {
+        lengths[slot] = 0
+        for buffer in keys + values { buffer.release(offset: slot * capacity * rowWidth, count: capacity * rowWidth) }
+    }
 
     /// Forgets every slot.
-    public func resetAll() { lengths = Array(repeating: 0, count: slots) }
+    public func resetAll() {
+        for slot in 0..<slots { reset(slot: slot) }
+    }
 
     /// Keeps only the first `length` positions of `slot` (e.g. to drop a rejected suffix).
     public func truncate(slot: Int, to length: Int) {
@@ -53,4 +65,30 @@ public final class KVCache: @unchecked Sendable {
     func valueBase(layer: Int, slot: Int) -> UnsafeMutablePointer<Float> {
         values[layer].pointer + slot * capacity * rowWidth
     }
+}
+
+/// Floats in anonymous memory: zero pages until written, released back to the system on request.
+final class PageBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    let bytes: Int
+
+    init(count: Int) {
+        bytes = max(1, count) * MemoryLayout<Float>.stride
+        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            raw != MAP_FAILED
+        else { fatalError("cannot reserve \(bytes) bytes for the KV cache") }
+        pointer = raw.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Returns the whole pages inside `offset..<offset+count` (in floats) to the system; they read
+    /// as zeros afterwards.
+    func release(offset: Int, count: Int) {
+        let page = Int(getpagesize())
+        let start = (offset * MemoryLayout<Float>.stride + page - 1) / page * page
+        let end = (offset + count) * MemoryLayout<Float>.stride / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(pointer) + start, end - start, Int32(MADV_DONTNEED))
+    }
+
+    deinit { munmap(pointer, bytes) }
 }

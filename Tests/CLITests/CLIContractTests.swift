@@ -216,6 +216,19 @@ import TestSupport
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("trainable params: "))
         #expect(run.stderr.contains("step 3/3"))
+        #expect(!run.stderr.contains("\r"), "no bar when standard error is not a terminal")
+        // --progress bar draws a bar redrawn in place, with the log lines above it.
+        let barred = try Lora.run([
+            "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
+            folder.appendingPathComponent("bar").path,
+            "--max-steps", "4", "--batch-size", "2", "--logging-steps", "2", "--progress", "bar",
+        ])
+        #expect(barred.status == 0, "\(barred.stderr)")
+        #expect(barred.stderr.contains("\r\u{1B}[K[" + String(repeating: "█", count: 24) + "] 100% 4/4  loss "))
+        #expect(
+            barred.stderr.contains(
+                "[" + String(repeating: "█", count: 12) + String(repeating: "░", count: 12) + "]  50% 2/4"))
+        #expect(barred.stderr.contains("\r\u{1B}[Kstep 2/4  loss"))
         let gen = try Lora.run([
             "generate", "--model", Fixtures.url("tiny-llama").path, "--adapter",
             folder.appendingPathComponent("run/adapter").path,

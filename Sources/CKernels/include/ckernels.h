@@ -28,6 +28,11 @@ void ck_gemm_tile(int path, int kc, const float *a, const float *b, float *c, pt
 /// Dot product of n floats.
 float ck_dot(int path, const float *a, const float *b, ptrdiff_t n);
 
+/// out[i * ldo + j] = dot(x_i, w_j) over n floats, for nx ≤ 4 rows x_i (stride ldx) and nw ≤ 4
+/// rows w_j (stride ldw); a 4 × 4 register block on AVX-512.
+void ck_dots(int path, const float *w, ptrdiff_t ldw, int nw, const float *x, ptrdiff_t ldx, int nx, ptrdiff_t n,
+             float *out, ptrdiff_t ldo);
+
 /// Dequantizes n elements (a multiple of the block size) of a row in each GGML block format.
 void ck_dequant_f16(const uint16_t *src, float *dst, ptrdiff_t n);
 void ck_dequant_bf16(const uint16_t *src, float *dst, ptrdiff_t n);
