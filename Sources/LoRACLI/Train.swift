@@ -59,6 +59,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
     @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
     var gradCheckpointing = false
+    @Flag(help: "Pack each batch's rows into sequences of up to --max-seq-len tokens (attention stays in each row).")
+    var packing = false
     @Option(help: "Progress display: auto (a bar when standard error is a terminal), bar, or lines.")
     var progress = "auto"
 
@@ -89,6 +91,7 @@ struct Train: ParsableCommand {
         let evalSteps = self.evalSteps ?? file?.evalSteps ?? 0
         let seed = self.seed ?? file?.seed ?? 42
         let gradCheckpointing = self.gradCheckpointing || file?.gradientCheckpointing == true
+        let packing = self.packing || file?.packing == true
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError("--format '\(format)' is not known")
         }
@@ -136,6 +139,8 @@ struct Train: ParsableCommand {
         p.saveTotalLimit = saveTotalLimit
         p.seed = seed
         p.gradientCheckpointing = gradCheckpointing
+        p.packing = packing
+        p.packLength = maxSeqLen
         p.outputDirectory = URL(fileURLWithPath: out)
         if let evalData {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)

@@ -20,6 +20,7 @@ struct TrainConfigFile: Decodable {
     var evalSteps: Int?
     var seed: UInt64?
     var gradientCheckpointing: Bool?
+    var packing: Bool?
     var maxSeqLength: Int?
     var r: Int?
     var loraAlpha: Double?
@@ -44,6 +45,7 @@ struct TrainConfigFile: Decodable {
         case evalSteps = "eval_steps"
         case seed
         case gradientCheckpointing = "gradient_checkpointing"
+        case packing
         case maxSeqLength = "max_seq_length"
         case r
         case loraAlpha = "lora_alpha"
@@ -70,6 +72,7 @@ struct TrainConfigFile: Decodable {
         evalSteps = try c.decodeIfPresent(Int.self, forKey: .evalSteps)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing)
+        packing = try c.decodeIfPresent(Bool.self, forKey: .packing)
         maxSeqLength = try c.decodeIfPresent(Int.self, forKey: .maxSeqLength)
         r = try c.decodeIfPresent(Int.self, forKey: .r)
         loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha)

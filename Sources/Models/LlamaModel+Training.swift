@@ -25,14 +25,22 @@ extension LlamaModel {
     ///
     /// With `checkpointing`, only each layer's input is kept and the layer is recomputed during the
     /// backward pass (less memory, about one more forward of compute, the same result bit for bit).
-    public func lossAndGradients(ids: [Int], labels: [Int], gradientScale: Float = 1, checkpointing: Bool = false)
-        throws
-        -> Float
-    {
+    ///
+    /// `segments` packs several rows into the one sequence: their lengths, in order, summing to
+    /// `ids.count`. Positions restart at each row and attention stays inside it, so each row is
+    /// computed as if alone (the caller sets the label of each later row's first token to -100,
+    /// so no row learns to predict the next).
+    public func lossAndGradients(
+        ids: [Int], labels: [Int], segments: [Int]? = nil, gradientScale: Float = 1, checkpointing: Bool = false
+    ) throws -> Float {
         let c = configuration
         let T = ids.count
         guard T > 0, labels.count == T else {
             throw ModelError.invalidInput("ids and labels must have the same length")
+        }
+        let segments = segments ?? [T]
+        guard segments.allSatisfy({ $0 > 0 }), segments.reduce(0, +) == T else {
+            throw ModelError.invalidInput("segment lengths \(segments) do not add up to \(T) tokens")
         }
         if let bad = ids.first(where: { $0 < 0 || $0 >= c.vocabSize }) {
             throw ModelError.invalidInput("token id \(bad) outside the vocabulary of \(c.vocabSize)")
@@ -41,7 +49,7 @@ extension LlamaModel {
         let I = c.intermediateSize
         let qDim = c.numAttentionHeads * c.headDim
         let kvDim = c.numKeyValueHeads * c.headDim
-        let positions = Array(0..<T)
+        let positions = segments.flatMap { 0..<$0 }
 
         // Forward, keeping what backward needs.
         var x = Tensor(zeros: [T, H])
@@ -52,7 +60,7 @@ extension LlamaModel {
         for l in layers.indices {
             inputs.append(x)
             states.append(adapterStates(l))
-            let (a, next) = layerForward(l, input: x, positions: positions)
+            let (a, next) = layerForward(l, input: x, positions: positions, segments: segments)
             // With checkpointing only the layer's input is kept; backward recomputes the rest.
             saved.append(checkpointing ? nil : a)
             x = next
@@ -86,7 +94,7 @@ extension LlamaModel {
             } else {
                 let after = adapterStates(l)
                 restoreAdapterStates(l, states[l])
-                a = layerForward(l, input: inputs[l], positions: positions).0
+                a = layerForward(l, input: inputs[l], positions: positions, segments: segments).0
                 restoreAdapterStates(l, after)
             }
             // MLP: x_out = middle + down(silu(gate)·up)
@@ -118,10 +126,15 @@ extension LlamaModel {
             let dq = Tensor(zeros: [T, qDim])
             let dk = Tensor(zeros: [T, kvDim])
             let dv = Tensor(zeros: [T, kvDim])
-            Attention.backward(
-                dattention.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, positions: T,
-                heads: c.numAttentionHeads,
-                kvHeads: c.numKeyValueHeads, headDim: c.headDim, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer)
+            var start = 0
+            for n in segments {
+                Attention.backward(
+                    dattention.pointer + start * qDim, q: a.q.pointer + start * qDim, k: a.k.pointer + start * kvDim,
+                    v: a.v.pointer + start * kvDim, positions: n, heads: c.numAttentionHeads,
+                    kvHeads: c.numKeyValueHeads, headDim: c.headDim, dq: dq.pointer + start * qDim,
+                    dk: dk.pointer + start * kvDim, dv: dv.pointer + start * kvDim)
+                start += n
+            }
             rope.backward(dq.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
             rope.backward(dk.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
             let dnormed1 = Tensor(zeros: [T, H])
@@ -142,7 +155,7 @@ extension LlamaModel {
     }
 
     /// One decoder layer's training forward: its output and what its backward needs.
-    func layerForward(_ l: Int, input x: Tensor, positions: [Int]) -> (LayerActivations, Tensor) {
+    func layerForward(_ l: Int, input x: Tensor, positions: [Int], segments: [Int]) -> (LayerActivations, Tensor) {
         let c = configuration
         let layer = layers[l]
         let T = positions.count
@@ -165,10 +178,14 @@ extension LlamaModel {
         adapt(l, .vProj, a.normed1.pointer, rows: T, into: a.v.pointer)
         rope.apply(a.q.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
         rope.apply(a.k.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
-        Ops.attention(
-            out: a.attention.pointer, q: a.q.pointer, queries: T, keys: a.k.pointer, values: a.v.pointer,
-            keyCount: T,
-            queryOffset: 0, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+        var start = 0
+        for n in segments {
+            Ops.attention(
+                out: a.attention.pointer + start * qDim, q: a.q.pointer + start * qDim, queries: n,
+                keys: a.k.pointer + start * kvDim, values: a.v.pointer + start * kvDim, keyCount: n, queryOffset: 0,
+                heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+            start += n
+        }
         a.middle.pointer.update(from: x.pointer, count: T * H)
         Ops.linear(a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer)
         adapt(l, .oProj, a.attention.pointer, rows: T, into: a.middle.pointer)

@@ -34,6 +34,10 @@ public final class LoRATrainer {
         public var seed: UInt64 = 42
         /// Recompute each layer in the backward pass instead of keeping its activations.
         public var gradientCheckpointing = false
+        /// Pack the rows of each batch into sequences of up to `packLength` tokens (positions and
+        /// attention restart at each row): the same batches in fewer, larger matrix products.
+        public var packing = false
+        public var packLength = 512
         /// Where `adapter/`, `checkpoint-N/` and `metrics.jsonl` go.
         public var outputDirectory: URL?
         /// Held-out examples; their loss is measured every `evalSteps` steps and at the end.
@@ -107,6 +111,24 @@ public final class LoRATrainer {
         return parameters.maxSteps ?? perEpoch * parameters.epochs
     }
 
+    /// Groups a batch's rows, in order, into packs of at most `length` tokens (a longer row alone).
+    static func pack(_ rows: [EncodedExample], length: Int) -> [[EncodedExample]] {
+        var packs: [[EncodedExample]] = []
+        var current: [EncodedExample] = []
+        var used = 0
+        for row in rows {
+            if !current.isEmpty && used + row.ids.count > length {
+                packs.append(current)
+                current = []
+                used = 0
+            }
+            current.append(row)
+            used += row.ids.count
+        }
+        if !current.isEmpty { packs.append(current) }
+        return packs
+    }
+
     /// Runs to the end (or until `progress` answers `.stop`), then writes `adapter/`.
     public func run(progress: (Progress) -> Decision = { _ in .continue }) throws {
         guard !examples.isEmpty else { throw TrainerError.noExamples }
@@ -137,14 +159,34 @@ public final class LoRATrainer {
             // Weight each sequence by its share of the labelled tokens, as one big batch would.
             let labelled = batch.reduce(0) { $0 + examples[$1].labelledCount }
             var loss: Float = 0
-            for i in batch {
-                let e = examples[i]
-                let w = Float(e.labelledCount) / Float(max(labelled, 1))
-                loss +=
-                    w
-                    * (try model.lossAndGradients(
-                        ids: e.ids, labels: e.labels, gradientScale: w, checkpointing: p.gradientCheckpointing))
-                tokens += e.ids.count
+            for group in p.packing
+                ? Self.pack(batch.map { examples[$0] }, length: p.packLength) : batch.map({ [examples[$0]] })
+            {
+                if group.count == 1 {
+                    let e = group[0]
+                    let w = Float(e.labelledCount) / Float(max(labelled, 1))
+                    loss +=
+                        w
+                        * (try model.lossAndGradients(
+                            ids: e.ids, labels: e.labels, gradientScale: w, checkpointing: p.gradientCheckpointing))
+                } else {
+                    // One packed sequence: its mean loss over all its targets, weighted by their share.
+                    var ids: [Int] = []
+                    var labels: [Int] = []
+                    var targets = 0
+                    for e in group {
+                        ids += e.ids
+                        labels += [EncodedExample.ignored] + e.labels.dropFirst()
+                        targets += e.labels.dropFirst().filter { $0 != EncodedExample.ignored }.count
+                    }
+                    let w = Float(targets) / Float(max(labelled, 1))
+                    loss +=
+                        w
+                        * (try model.lossAndGradients(
+                            ids: ids, labels: labels, segments: group.map(\.ids.count), gradientScale: w,
+                            checkpointing: p.gradientCheckpointing))
+                }
+                tokens += group.reduce(0) { $0 + $1.ids.count }
             }
             guard loss.isFinite else { throw TrainerError.nonFinite(step: step + 1, loss: loss) }
             var squared: Double = 0
