@@ -65,6 +65,7 @@ public final class BatchGenerator: @unchecked Sendable {
     private var pending: [Entry] = []
     private var running: [Entry] = []
     private var stopped = false
+    private var paused = false
     private var steps = 0
 
     final class Entry: @unchecked Sendable {
@@ -141,6 +142,20 @@ public final class BatchGenerator: @unchecked Sendable {
         return (running.count, pending.count, steps)
     }
 
+    /// Holds the decoding thread between steps (tests use it to fix the queue's state).
+    func pause() {
+        condition.lock()
+        paused = true
+        condition.unlock()
+    }
+
+    func resume() {
+        condition.lock()
+        paused = false
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Ends every request (finished as cancelled) and stops the thread.
     public func shutDown() {
         condition.lock()
@@ -153,7 +168,7 @@ public final class BatchGenerator: @unchecked Sendable {
         var free = Array((0..<slots).reversed())
         while true {
             condition.lock()
-            while !stopped && running.isEmpty && pending.isEmpty { condition.wait() }
+            while !stopped && (paused || (running.isEmpty && pending.isEmpty)) { condition.wait() }
             if stopped {
                 let all = running + pending
                 running = []
@@ -179,10 +194,14 @@ public final class BatchGenerator: @unchecked Sendable {
                 leaving.append(entry)
                 return true
             }
-            for entry in leaving { free.append(entry.slot) }
+            for entry in leaving where entry.slot >= 0 { free.append(entry.slot) }
             while !free.isEmpty, !pending.isEmpty {
                 let entry = pending.removeFirst()
-                if entry.cancelled { continue }
+                if entry.cancelled {
+                    entry.state.end(.cancelled)
+                    leaving.append(entry)
+                    continue
+                }
                 entry.slot = free.removeLast()
                 cache.reset(slot: entry.slot)
                 running.append(entry)

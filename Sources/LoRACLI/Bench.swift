@@ -7,7 +7,8 @@ import Models
 /// `lora bench`: benchmarks that print one JSON object per line (results go to BENCHMARKS.md).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks printing JSON lines (not tests).", subcommands: [GemmBench.self, GenerateBench.self])
+        abstract: "Benchmarks printing JSON lines (not tests).",
+        subcommands: [GemmBench.self, GenerateBench.self, TrainBench.self])
 }
 
 /// GEMM GFLOP/s on the shapes a 135M Llama trains with (those of ../shared/bench/gemm_numpy.py).

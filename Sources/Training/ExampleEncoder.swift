@@ -7,6 +7,11 @@ public struct EncodedExample: Sendable, Equatable {
     /// Positions whose label is learned.
     public var labelledCount: Int { labels.reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
     public static let ignored = -100
+
+    public init(ids: [Int], labels: [Int]) {
+        self.ids = ids
+        self.labels = labels
+    }
 }
 
 /// Turns training rows into ids and loss masks.

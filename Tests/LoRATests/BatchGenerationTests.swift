@@ -1,5 +1,5 @@
 import Foundation
-import Generation
+@testable import Generation
 import LoRA
 import Models
 import Testing
@@ -8,7 +8,7 @@ import Tokenizers
 
 /// Continuous batching across adapters on the real model: requests for the base and for a PEFT
 /// adapter decode in the same forward calls and still give transformers' / PEFT's greedy ids.
-@Suite struct BatchGenerationTests {
+@Suite(.timeLimit(.minutes(5))) struct BatchGenerationTests {
     struct Prompt: Decodable {
         var inputIDs: [Int]
         var greedyIDs: [Int]
@@ -79,37 +79,50 @@ import Tokenizers
         guard let url = try Fixtures.smolLM2GGUF() else { return }
         let loaded = try ModelLoader.load(path: url.path)
         let batch = BatchGenerator(
-            model: loaded.model, tokenizer: loaded.tokenizer, slots: 1, context: 512, maxQueue: 1)
+            model: loaded.model, tokenizer: loaded.tokenizer, slots: 1, context: 4096, maxQueue: 1)
         defer { batch.shutDown() }
-        var long = GenerationParameters.greedy
-        long.maxTokens = 400
+        var endless = GenerationParameters.greedy
+        endless.maxTokens = 4000
+        endless.stop = ["never appears in the text 8c1f"]
         var short = GenerationParameters.greedy
         short.maxTokens = 3
         let prompt = try loaded.chatPromptIDs([ChatMessage(role: "user", content: "Tell me a long story.")])
 
-        // A long request holds the only slot; one more may wait; the next is refused.
-        let holder = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: long))
-        let listener = Task {
-            for try await _ in holder {}
-        }
-        while batch.load.running == 0 { try await Task.sleep(for: .milliseconds(2)) }
-        let queued = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short))
+        // With the decoder held, one request takes the slot, one may wait, the next is refused.
+        batch.pause()
+        let first = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short))
+        let second = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short))
         let refused = Result { try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short)) }
         #expect(throws: BatchGeneratorError.queueFull(waiting: 1)) { try refused.get() }
-        #expect(throws: GenerationError.promptTooLong(tokens: 512, context: 512)) {
-            _ = try batch.submit(GenerationRequest(promptIDs: Array(repeating: 1, count: 512), parameters: short))
+        #expect(throws: GenerationError.promptTooLong(tokens: 4096, context: 4096)) {
+            _ = try batch.submit(GenerationRequest(promptIDs: Array(repeating: 1, count: 4096), parameters: short))
         }
-        // The client goes away: its sequence is cancelled and the queued one runs long before
-        // the 400 steps the first would have taken.
-        listener.cancel()
-        let (_, result) = try await Self.collect(queued)
-        #expect(result.ids.count == 3 && result.finishReason == .length)
-        #expect(batch.load.steps < 390, "steps: \(batch.load.steps)")
+        batch.resume()
+        for stream in [first, second] {
+            let (_, result) = try await Self.collect(stream)
+            #expect(result.ids.count == 3 && result.finishReason == .length)
+        }
 
+        // A client that goes away after its first text cancels its (otherwise 4000-token) sequence,
+        // and the slot serves the next request.
+        let before = batch.load.steps
+        let abandoned = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: endless))
+        let listener = Task {
+            for try await event in abandoned {
+                if case .text = event { break }
+            }
+        }
+        try await listener.value
+        let (_, after) = try await Self.collect(
+            try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short)))
+        #expect(after.ids.count == 3)
+        #expect(batch.load.steps - before < 3000, "steps: \(batch.load.steps - before)")
+
+        // A deadline ends a request with what it has.
         let timed = try batch.submit(
-            GenerationRequest(promptIDs: prompt, parameters: long, deadline: Date().addingTimeInterval(0.3)))
+            GenerationRequest(promptIDs: prompt, parameters: endless, deadline: Date().addingTimeInterval(0.3)))
         let (text, late) = try await Self.collect(timed)
-        #expect(late.finishReason == .timeout && late.ids.count < 400 && text == late.text)
+        #expect(late.finishReason == .timeout && late.ids.count < 4000 && text == late.text)
         #expect(batch.load.running == 0 && batch.load.waiting == 0)
     }
 }

@@ -6,7 +6,7 @@ import TestSupport
 
 /// `lora serve`'s API over real HTTP on the real model: OpenAI's wire format, adapters chosen by
 /// `model`, streaming, run-time adapter loading, and every error status the API promises.
-@Suite(.serialized) struct ServerAPITests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ServerAPITests {
     static let question = "What is a DDoS attack and how do you defend against it?"
     struct Greedy: Decodable {
         var greedy_ids: [Int]
@@ -114,8 +114,8 @@ import TestSupport
         guard let url = try Fixtures.smolLM2GGUF() else { return }
         let loaded = try ModelLoader.load(path: url.path)
         var configuration = ServerConfiguration()
-        configuration.context = 64
-        configuration.maxBodyBytes = 4096
+        configuration.context = 1024
+        configuration.maxBodyBytes = 8192
         configuration.maxConcurrent = 1
         configuration.maxQueue = 0
         configuration.apiKey = "sekret"
@@ -156,30 +156,29 @@ import TestSupport
                 "v1/chat/completions", ServerAPITests.chat("nobody", "hi"), status: 404, param: "model", "unknown model"
             )
             try await expectError(
-                "v1/chat/completions", ServerAPITests.chat(loaded.name, String(repeating: "word ", count: 100)),
+                "v1/chat/completions", ServerAPITests.chat(loaded.name, String(repeating: "word ", count: 1100)),
                 status: 400, "prompt over the context")
-            let big = ServerAPITests.chat(loaded.name, String(repeating: "x", count: 5000))
+            let big = ServerAPITests.chat(loaded.name, String(repeating: "x", count: 10000))
             try await expectError("v1/chat/completions", big, status: 413, "body over the limit")
             try await expectError("v1/nowhere", nil, status: 404, "unknown route")
 
             // One slot and no queue: a second request while one decodes is told to retry.
+            // The long request asks for 500 tokens with a stop string that never comes: seconds of decoding.
             let long = Task {
                 try await live.send(
                     "POST", "v1/chat/completions",
-                    json: ServerAPITests.chat(loaded.name, "Count to fifty.", extra: #", "max_tokens": 40"#),
+                    json: ServerAPITests.chat(
+                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, "stop": ["q8z#never"]"#),
                     headers: key)
             }
             var busy: (status: Int, headers: [String: String], body: Data)?
-            for _ in 0..<200 {
+            for _ in 0..<2000 where busy == nil {
                 try await Task.sleep(for: .milliseconds(5))
                 let attempt = try await live.send(
                     "POST", "v1/chat/completions",
                     json: ServerAPITests.chat(loaded.name, "hi", extra: #", "max_tokens": 1"#),
                     headers: key)
-                if attempt.status == 429 {
-                    busy = attempt
-                    break
-                }
+                if attempt.status == 429 { busy = attempt }
             }
             #expect(busy != nil, "a request beyond --max-concurrent and --max-queue gets 429")
             #expect(busy?.headers["Retry-After"] == "1")
