@@ -270,5 +270,12 @@ import TestSupport
             #expect(try await live.send("GET", "v1/runs/not-a-run/metrics").status == 404)
             #expect(try await live.send("GET", "v1/runs/..%2F..%2Fetc/metrics").status == 404)
         }
+        // A run folder given directly: the run goes by the folder's name.
+        configuration.runsDirectory = runs.appendingPathComponent("first")
+        try await LiveServer.with(loaded, configuration: configuration) { live in
+            let list = try LiveServer.object(try await live.send("GET", "v1/runs").body)
+            #expect((list["data"] as? [[String: Any]])?.map { $0["id"] as? String } == ["first"])
+            #expect(try await live.send("GET", "v1/runs/first/metrics").status == 200)
+        }
     }
 }

@@ -15,6 +15,7 @@ selenium).
 import argparse
 import sys
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -156,6 +157,10 @@ def main():
     a = ap.parse_args()
     driver = None
     try:
+        try:
+            urllib.request.urlopen(a.url.rstrip("/") + "/health", timeout=10).read()
+        except OSError as e:
+            raise Failure(f"the server does not answer at {a.url}/health: {e}")
         driver = start_browser()
         run(driver, a)
     except Failure as e:
