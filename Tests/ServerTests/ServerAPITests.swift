@@ -1,6 +1,6 @@
 import Foundation
 import Models
-import Server
+@testable import Server
 import Testing
 import TestSupport
 
@@ -197,6 +197,32 @@ import TestSupport
                 }
             }
             #expect(try await live.send("GET", "health").status == 200)
+        }
+    }
+
+    @Test func aClientThatHangsUpCancelsItsSequence() async throws {
+        guard let url = try Fixtures.smolLM2GGUF() else { return }
+        let loaded = try ModelLoader.load(path: url.path)
+        try await LiveServer.with(loaded) { live in
+            // curl streams a 500-token reply and hangs up after a second.
+            let body = ServerAPITests.chat(
+                loaded.name, "Tell me a long story.",
+                extra: #", "max_tokens": 500, "stop": ["q8z#never"], "stream": true"#)
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            curl.arguments = [
+                "curl", "-sN", "--max-time", "1",
+                live.base.appendingPathComponent("v1/chat/completions").absoluteString,
+                "-H", "Content-Type: application/json", "-d", body,
+            ]
+            curl.standardOutput = FileHandle.nullDevice
+            try curl.run()
+            curl.waitUntilExit()
+            let batch = live.server.batch
+            let deadline = Date().addingTimeInterval(60)
+            while batch.load.running > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(batch.load.running == 0)
+            #expect(batch.load.steps < 480, "decoding stopped when the client left (steps: \(batch.load.steps))")
         }
     }
 
