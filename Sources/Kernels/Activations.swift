@@ -105,19 +105,29 @@ public enum CrossEntropy {
         let count = targets.filter { $0 != -100 }.count
         dlogits.update(repeating: 0, count: rows * vocab)
         guard count > 0 else { return 0 }
-        var total: Double = 0
-        for (t, target) in targets.enumerated() where target != -100 {
-            let row = logits + t * vocab
-            var top = -Float.infinity
-            for j in 0..<vocab where row[j] > top { top = row[j] }
-            var sum: Double = 0
-            for j in 0..<vocab { sum += Double(expf(row[j] - top)) }
-            let logZ = Double(top) + log(sum)
-            total += logZ - Double(row[target])
-            let d = dlogits + t * vocab
-            for j in 0..<vocab { d[j] = Float(exp(Double(row[j]) - logZ) / Double(count)) }
-            d[target] -= 1 / Float(count)
+        // Rows are independent: spread over the pool, each row's loss kept and summed in order.
+        let losses = UnsafeMutablePointer<Double>.allocate(capacity: rows)
+        defer { losses.deallocate() }
+        losses.initialize(repeating: 0, count: rows)
+        ThreadPool.shared.parallelRanges(rows, minimumPerThread: 4) { range in
+            for t in range where targets[t] != -100 {
+                let target = targets[t]
+                let row = logits + t * vocab
+                var top = -Float.infinity
+                for j in 0..<vocab where row[j] > top { top = row[j] }
+                var sum: Double = 0
+                for j in 0..<vocab { sum += Double(expf(row[j] - top)) }
+                let logZ = Double(top) + log(sum)
+                losses[t] = logZ - Double(row[target])
+                let d = dlogits + t * vocab
+                let lz = Float(logZ)
+                let inverse = 1 / Float(count)
+                for j in 0..<vocab { d[j] = expf(row[j] - lz) * inverse }
+                d[target] -= 1 / Float(count)
+            }
         }
+        var total: Double = 0
+        for t in 0..<rows { total += losses[t] }
         return Float(total / Double(count))
     }
 }

@@ -129,8 +129,13 @@ extension Attention {
             Gemm.sgemm(
                 transA: false, transB: true, m: T, n: T, k: D, alpha: scale, a: qh, lda: qStride, b: kh, ldb: kvStride,
                 beta: 0, c: p, ldc: T)
-            for t in 0..<T { for j in (t + 1)..<max(T, t + 1) where j < T { p[t * T + j] = -Float.infinity } }
-            Activations.softmax(p, rows: T, cols: T)
+            // Causal mask and softmax, rows spread over the pool.
+            ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { rows in
+                for t in rows where t + 1 < T {
+                    (p + t * T + t + 1).update(repeating: -Float.infinity, count: T - t - 1)
+                }
+                Activations.softmax(p + rows.lowerBound * T, rows: rows.count, cols: T)
+            }
             // dV_kvh += Pᵀ dO_h
             Gemm.sgemm(
                 transA: true, transB: false, m: T, n: D, k: T, alpha: 1, a: p, lda: T, b: doh, ldb: qStride, beta: 1,
@@ -139,10 +144,12 @@ extension Attention {
             Gemm.sgemm(
                 transA: false, transB: true, m: T, n: T, k: D, alpha: 1, a: doh, lda: qStride, b: vh, ldb: kvStride,
                 beta: 0, c: dp, ldc: T)
-            for t in 0..<T {
-                var s: Float = 0
-                for j in 0..<T { s += dp[t * T + j] * p[t * T + j] }
-                for j in 0..<T { dp[t * T + j] = p[t * T + j] * (dp[t * T + j] - s) }
+            ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { rows in
+                for t in rows {
+                    var s: Float = 0
+                    for j in 0..<T { s += dp[t * T + j] * p[t * T + j] }
+                    for j in 0..<T { dp[t * T + j] = p[t * T + j] * (dp[t * T + j] - s) }
+                }
             }
             // dQ_h += scale · dS K ; dK_kvh += scale · dSᵀ Q
             Gemm.sgemm(

@@ -6,6 +6,8 @@ public struct EncodedExample: Sendable, Equatable {
     public var labels: [Int]
     /// Positions whose label is learned.
     public var labelledCount: Int { labels.reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
+    /// Tokens the loss predicts: labelled positions after the first (nothing predicts the first).
+    public var targetCount: Int { labels.dropFirst().reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
     public static let ignored = -100
 
     public init(ids: [Int], labels: [Int]) {

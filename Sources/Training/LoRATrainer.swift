@@ -156,15 +156,15 @@ public final class LoRATrainer {
                 cursor += 1
             }
             linears.forEach { $0.zeroGradients() }
-            // Weight each sequence by its share of the labelled tokens, as one big batch would.
-            let labelled = batch.reduce(0) { $0 + examples[$1].labelledCount }
+            // Weight each sequence by its share of the predicted tokens, as one big batch would.
+            let labelled = batch.reduce(0) { $0 + examples[$1].targetCount }
             var loss: Float = 0
             for group in p.packing
                 ? Self.pack(batch.map { examples[$0] }, length: p.packLength) : batch.map({ [examples[$0]] })
             {
                 if group.count == 1 {
                     let e = group[0]
-                    let w = Float(e.labelledCount) / Float(max(labelled, 1))
+                    let w = Float(e.targetCount) / Float(max(labelled, 1))
                     loss +=
                         w
                         * (try model.lossAndGradients(
@@ -177,7 +177,7 @@ public final class LoRATrainer {
                     for e in group {
                         ids += e.ids
                         labels += [EncodedExample.ignored] + e.labels.dropFirst()
-                        targets += e.labels.dropFirst().filter { $0 != EncodedExample.ignored }.count
+                        targets += e.targetCount
                     }
                     let w = Float(targets) / Float(max(labelled, 1))
                     loss +=
