@@ -42,30 +42,50 @@ static void tile_scalar(int kc, const float *a, const float *b, float *c, ptrdif
 }
 
 #if defined(__x86_64__)
+/// One 6 × 16 quarter of the tile: 12 accumulators, 2 B loads and a broadcast fit the 16 ymm
+/// registers (a 3 × 32 strip needs 17 and spills). a and b point into the 12 × 32 panels.
+__attribute__((target("avx2,fma"))) static inline void quarter_avx2(int kc, const float *a, const float *b, float *c,
+                                                                   ptrdiff_t ldc, int accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 ai;
+#define CK_ROW(r, x0, x1)                                                                                              \
+    ai = _mm256_broadcast_ss(a + r);                                                                                   \
+    x0 = _mm256_fmadd_ps(ai, b0, x0);                                                                                  \
+    x1 = _mm256_fmadd_ps(ai, b1, x1);
+        CK_ROW(0, c00, c01) CK_ROW(1, c10, c11) CK_ROW(2, c20, c21) CK_ROW(3, c30, c31) CK_ROW(4, c40, c41)
+        CK_ROW(5, c50, c51)
+#undef CK_ROW
+        a += CK_MR;
+        b += CK_NR;
+    }
+    __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int i = 0; i < 6; i++) {
+        float *ci = c + i * ldc;
+        for (int j = 0; j < 2; j++) {
+            __m256 v = acc[i][j];
+            if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(ci + 8 * j));
+            _mm256_storeu_ps(ci + 8 * j, v);
+        }
+    }
+}
+
 __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const float *a, const float *b, float *c,
                                                             ptrdiff_t ldc, int rows, int cols, int accumulate) {
-    // 16 ymm registers: the 12×32 tile is done as four 3×32 strips (12 accumulators + 4 B loads).
-    float t[CK_MR * CK_NR] __attribute__((aligned(32)));
-    for (int strip = 0; strip < CK_MR; strip += 3) {
-        __m256 acc[3][4];
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_ps();
-        for (int k = 0; k < kc; k++) {
-            const float *bk = b + k * CK_NR;
-            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
-            __m256 b2 = _mm256_loadu_ps(bk + 16), b3 = _mm256_loadu_ps(bk + 24);
-            const float *ak = a + k * CK_MR + strip;
-            for (int i = 0; i < 3; i++) {
-                __m256 ai = _mm256_broadcast_ss(ak + i);
-                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-                acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
-                acc[i][3] = _mm256_fmadd_ps(ai, b3, acc[i][3]);
-            }
-        }
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 4; j++) _mm256_store_ps(t + (strip + i) * CK_NR + 8 * j, acc[i][j]);
+    if (rows == CK_MR && cols == CK_NR) {
+        quarter_avx2(kc, a, b, c, ldc, accumulate);
+        quarter_avx2(kc, a + 6, b, c + 6 * ldc, ldc, accumulate);
+        quarter_avx2(kc, a, b + 16, c + 16, ldc, accumulate);
+        quarter_avx2(kc, a + 6, b + 16, c + 6 * ldc + 16, ldc, accumulate);
+        return;
     }
+    // An edge tile: the quarters that hold live cells, through a buffer.
+    float t[CK_MR * CK_NR] __attribute__((aligned(32)));
+    for (int i0 = 0; i0 < rows; i0 += 6)
+        for (int j0 = 0; j0 < cols; j0 += 16) quarter_avx2(kc, a + i0, b + j0, t + i0 * CK_NR + j0, CK_NR, 0);
     store_tile(t, c, ldc, rows, cols, accumulate);
 }
 
