@@ -1,3 +1,5 @@
+import CKernels
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -10,15 +12,13 @@ public enum Activations {
     public static func siluMul(
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>
     ) {
-        for i in 0..<count {
-            let g = gate[i]
-            out[i] = g / (1 + expf(-g)) * up[i]
-        }
+        ck_silu_mul(Gemm.activePath.rawValue, gate, up, out, count)
     }
 
     /// Softmax of each row of `x(rows, cols)` in place, with the row maximum subtracted first.
     /// A row of all -inf becomes all zeros.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        let path = Gemm.activePath.rawValue
         for r in 0..<rows {
             let row = x + r * cols
             var top = -Float.infinity
@@ -27,12 +27,7 @@ public enum Activations {
                 row.update(repeating: 0, count: cols)
                 continue
             }
-            var sum: Float = 0
-            for j in 0..<cols {
-                let e = expf(row[j] - top)
-                row[j] = e
-                sum += e
-            }
+            let sum = ck_exp_shifted(path, row, top, row, cols)
             let inv = 1 / sum
             for j in 0..<cols { row[j] *= inv }
         }
@@ -84,12 +79,7 @@ extension Activations {
         _ dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
         dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>
     ) {
-        for i in 0..<count {
-            let g = gate[i]
-            let sigma = 1 / (1 + expf(-g))
-            dup[i] = dout[i] * g * sigma
-            dgate[i] = dout[i] * up[i] * sigma * (1 + g * (1 - sigma))
-        }
+        ck_silu_mul_backward(Gemm.activePath.rawValue, dout, gate, up, dgate, dup, count)
     }
 }
 
@@ -105,6 +95,7 @@ public enum CrossEntropy {
         let count = targets.filter { $0 != -100 }.count
         dlogits.update(repeating: 0, count: rows * vocab)
         guard count > 0 else { return 0 }
+        let path = Gemm.activePath.rawValue
         // Rows are independent: spread over the pool, each row's loss kept and summed in order.
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: rows)
         defer { losses.deallocate() }
@@ -115,14 +106,12 @@ public enum CrossEntropy {
                 let row = logits + t * vocab
                 var top = -Float.infinity
                 for j in 0..<vocab where row[j] > top { top = row[j] }
-                var sum: Double = 0
-                for j in 0..<vocab { sum += Double(expf(row[j] - top)) }
-                let logZ = Double(top) + log(sum)
-                losses[t] = logZ - Double(row[target])
+                // The exponentials go straight into the gradient row, then become softmax / count.
                 let d = dlogits + t * vocab
-                let lz = Float(logZ)
-                let inverse = 1 / Float(count)
-                for j in 0..<vocab { d[j] = expf(row[j] - lz) * inverse }
+                let sum = Double(ck_exp_shifted(path, row, top, d, vocab))
+                losses[t] = Double(top) + log(sum) - Double(row[target])
+                let factor = Float(1 / (sum * Double(count)))
+                for j in 0..<vocab { d[j] *= factor }
                 d[target] -= 1 / Float(count)
             }
         }

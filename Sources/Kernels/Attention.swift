@@ -33,7 +33,7 @@ public enum Attention {
             let kvh = h / group
             let kBase = keys + kvh * headDim
             let vBase = values + kvh * headDim
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * keyCount)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, min(queries, causalBlock)) * keyCount)
             defer { scores.deallocate() }
             if queries == 1 {
                 // Decode: one row, done in C (scores, softmax and P·V without leaving the cache).
@@ -44,25 +44,37 @@ public enum Attention {
                     out + h * headDim)
                 return
             }
-            // scores(queries, keyCount) = q_h · k_hᵀ
-            Gemm.sgemm(
-                transA: false, transB: true, m: queries, n: keyCount, k: headDim, alpha: 1, a: q + h * headDim,
-                lda: qStride, b: kBase, ldb: kvStride, beta: 0, c: scores, ldc: keyCount)
-            for t in 0..<queries {
-                let row = scores + t * keyCount
-                let visible = min(keyCount, queryOffset + t + 1)
-                for j in 0..<keyCount {
-                    let masked = j >= visible || (keyMask.map { $0[j] == 0 } ?? false)
-                    row[j] = masked ? -Float.infinity : row[j] * scale
+            // Blocks of query rows, each against only the keys some row of it can see: causal
+            // attention skips the keys past the block's last row.
+            var r0 = 0
+            while r0 < queries {
+                let r1 = min(queries, r0 + causalBlock)
+                let rows = r1 - r0
+                let n = min(keyCount, queryOffset + r1)
+                // scores(rows, n) = q_h · k_hᵀ
+                Gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: n, k: headDim, alpha: 1, a: q + r0 * qStride + h * headDim,
+                    lda: qStride, b: kBase, ldb: kvStride, beta: 0, c: scores, ldc: n)
+                for t in 0..<rows {
+                    let row = scores + t * n
+                    let visible = min(n, queryOffset + r0 + t + 1)
+                    for j in 0..<n {
+                        let masked = j >= visible || (keyMask.map { $0[j] == 0 } ?? false)
+                        row[j] = masked ? -Float.infinity : row[j] * scale
+                    }
                 }
+                Activations.softmax(scores, rows: rows, cols: n)
+                // out_h(rows, headDim) = P · v_h
+                Gemm.sgemm(
+                    transA: false, transB: false, m: rows, n: headDim, k: n, alpha: 1, a: scores, lda: n, b: vBase,
+                    ldb: kvStride, beta: 0, c: out + r0 * qStride + h * headDim, ldc: qStride)
+                r0 = r1
             }
-            Activations.softmax(scores, rows: queries, cols: keyCount)
-            // out_h(queries, headDim) = P · v_h
-            Gemm.sgemm(
-                transA: false, transB: false, m: queries, n: headDim, k: keyCount, alpha: 1, a: scores, lda: keyCount,
-                b: vBase, ldb: kvStride, beta: 0, c: out + h * headDim, ldc: qStride)
         }
     }
+
+    /// Query rows per block in the causal loops.
+    static let causalBlock = 64
 
     /// The definition, one query and head at a time in Double, for tests.
     public static func forwardNaive(
@@ -114,52 +126,80 @@ extension Attention {
         let qStride = heads * D
         let kvStride = kvHeads * D
         let scale = 1 / Float(D).squareRoot()
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
-        let dp = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+        // One task per (head, block of query rows), largest blocks first; each writes its rows of
+        // dQ and its own dK, dV partials (rows 0 ..< the block's end), summed afterwards in a fixed
+        // order so the result does not depend on which thread ran what.
+        let blocks = (T + causalBlock - 1) / causalBlock
+        let tasks = heads * blocks
+        let dkPartial = UnsafeMutablePointer<Float>.allocate(capacity: tasks * T * D)
+        let dvPartial = UnsafeMutablePointer<Float>.allocate(capacity: tasks * T * D)
         defer {
-            p.deallocate()
-            dp.deallocate()
+            dkPartial.deallocate()
+            dvPartial.deallocate()
         }
-        for h in 0..<heads {
+        ThreadPool.shared.parallelFor(tasks) { task in
+            let b = blocks - 1 - task / heads
+            let h = task % heads
+            let r0 = b * causalBlock
+            let r1 = min(T, r0 + causalBlock)
+            let rows = r1 - r0
+            let n = r1  // keys 0 ..< r1 are visible to some row of the block
             let kvh = h / group
             let qh = q + h * D
             let kh = k + kvh * D
             let vh = v + kvh * D
-            let doh = dout + h * D
-            Gemm.sgemm(
-                transA: false, transB: true, m: T, n: T, k: D, alpha: scale, a: qh, lda: qStride, b: kh, ldb: kvStride,
-                beta: 0, c: p, ldc: T)
-            // Causal mask and softmax, rows spread over the pool.
-            ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { rows in
-                for t in rows where t + 1 < T {
-                    (p + t * T + t + 1).update(repeating: -Float.infinity, count: T - t - 1)
-                }
-                Activations.softmax(p + rows.lowerBound * T, rows: rows.count, cols: T)
+            let doh = dout + r0 * qStride + h * D
+            let dkh = dkPartial + task * T * D
+            let dvh = dvPartial + task * T * D
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
+            let dp = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
+            defer {
+                p.deallocate()
+                dp.deallocate()
             }
-            // dV_kvh += Pᵀ dO_h
             Gemm.sgemm(
-                transA: true, transB: false, m: T, n: D, k: T, alpha: 1, a: p, lda: T, b: doh, ldb: qStride, beta: 1,
-                c: dv + kvh * D, ldc: kvStride)
-            // dP = dO Vᵀ
+                transA: false, transB: true, m: rows, n: n, k: D, alpha: scale, a: qh + r0 * qStride, lda: qStride,
+                b: kh, ldb: kvStride, beta: 0, c: p, ldc: n)
+            for t in 0..<rows where r0 + t + 1 < n {
+                (p + t * n + r0 + t + 1).update(repeating: -Float.infinity, count: n - r0 - t - 1)
+            }
+            Activations.softmax(p, rows: rows, cols: n)
+            // dV (n, D) = Pᵀ dO
             Gemm.sgemm(
-                transA: false, transB: true, m: T, n: T, k: D, alpha: 1, a: doh, lda: qStride, b: vh, ldb: kvStride,
-                beta: 0, c: dp, ldc: T)
-            ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { rows in
-                for t in rows {
-                    var s: Float = 0
-                    for j in 0..<T { s += dp[t * T + j] * p[t * T + j] }
-                    for j in 0..<T { dp[t * T + j] = p[t * T + j] * (dp[t * T + j] - s) }
+                transA: true, transB: false, m: n, n: D, k: rows, alpha: 1, a: p, lda: n, b: doh, ldb: qStride,
+                beta: 0, c: dvh, ldc: D)
+            // dP = dO Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
+            Gemm.sgemm(
+                transA: false, transB: true, m: rows, n: n, k: D, alpha: 1, a: doh, lda: qStride, b: vh, ldb: kvStride,
+                beta: 0, c: dp, ldc: n)
+            for t in 0..<rows {
+                let pr = p + t * n
+                let dr = dp + t * n
+                var s: Float = 0
+                for j in 0..<n { s += dr[j] * pr[j] }
+                for j in 0..<n { dr[j] = pr[j] * (dr[j] - s) }
+            }
+            // dQ rows += scale · dS K ; dK (n, D) = scale · dSᵀ Q
+            Gemm.sgemm(
+                transA: false, transB: false, m: rows, n: D, k: n, alpha: scale, a: dp, lda: n, b: kh, ldb: kvStride,
+                beta: 1, c: dq + r0 * qStride + h * D, ldc: qStride)
+            Gemm.sgemm(
+                transA: true, transB: false, m: n, n: D, k: rows, alpha: scale, a: dp, lda: n, b: qh + r0 * qStride,
+                ldb: qStride, beta: 0, c: dkh, ldc: D)
+        }
+        for task in 0..<tasks {
+            let n = min(T, (blocks - task / heads) * causalBlock)
+            let kvh = task % heads / group
+            for t in 0..<n {
+                let dkRow = dk + t * kvStride + kvh * D
+                let dvRow = dv + t * kvStride + kvh * D
+                let dkp = dkPartial + (task * T + t) * D
+                let dvp = dvPartial + (task * T + t) * D
+                for d in 0..<D {
+                    dkRow[d] += dkp[d]
+                    dvRow[d] += dvp[d]
                 }
             }
-            // dQ_h += scale · dS K ; dK_kvh += scale · dSᵀ Q
-            Gemm.sgemm(
-                transA: false, transB: false, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: kh, ldb: kvStride,
-                beta: 1,
-                c: dq + h * D, ldc: qStride)
-            Gemm.sgemm(
-                transA: true, transB: false, m: T, n: D, k: T, alpha: scale, a: dp, lda: T, b: qh, ldb: qStride,
-                beta: 1,
-                c: dk + kvh * D, ldc: kvStride)
         }
     }
 }

@@ -150,6 +150,24 @@ public enum Gemm {
         // thread then packing all of B (small in that case).
         let splitRows = units < 4 * available && m >= 2 * mc
         let threads = splitRows ? available : min(available, units)
+        let kBlock = depthBlock(k)
+        // When threads split N, every thread needs all of A: pack it once, together, up front
+        // (panels of k block kb start at kb·kBlock·mPadded), instead of once per thread.
+        let mPadded = (m + mr - 1) / mr * mr
+        var sharedA: UnsafeMutablePointer<Float>?
+        if !splitRows && threads > 1 && mPadded * k <= 1 << 22 {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: mPadded * k)
+            let kBlocks = (k + kBlock - 1) / kBlock
+            let mBlocks = (m + mc - 1) / mc
+            pool.parallelFor(kBlocks * mBlocks) { item in
+                let k0 = item / mBlocks * kBlock
+                let i0 = item % mBlocks * mc
+                let depth = min(kBlock, k - k0)
+                packA(i0, k0, min(mc, m - i0), depth, buffer + k0 * mPadded + i0 * depth)
+            }
+            sharedA = buffer
+        }
+        defer { sharedA?.deallocate() }
         func body(_ t: Int) {
             var jStart = 0
             var jEnd = n
@@ -164,7 +182,6 @@ public enum Gemm {
                 jEnd = min((t + 1) * units / threads * unit, n)
             }
             guard jEnd > jStart, iEnd > iStart else { return }
-            let kBlock = depthBlock(k)
             let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kBlock)
             let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kBlock)
             defer {
@@ -182,7 +199,13 @@ public enum Gemm {
                     var i0 = iStart
                     while i0 < iEnd {
                         let rows = min(mc, iEnd - i0)
-                        packA(i0, k0, rows, depth, aBuffer)
+                        let aBlock: UnsafeMutablePointer<Float>
+                        if let sharedA {
+                            aBlock = sharedA + k0 * mPadded + i0 * depth
+                        } else {
+                            packA(i0, k0, rows, depth, aBuffer)
+                            aBlock = aBuffer
+                        }
                         var q = 0
                         while q * nr < cols {
                             let tileCols = min(nr, cols - q * nr)
@@ -191,7 +214,7 @@ public enum Gemm {
                             while p * mr < rows {
                                 let tileRows = min(mr, rows - p * mr)
                                 ck_gemm_tile(
-                                    path, Int32(depth), aBuffer + p * depth * mr, bPanel,
+                                    path, Int32(depth), aBlock + p * depth * mr, bPanel,
                                     c + (i0 + p * mr) * ldc + j0 + q * nr, ldc, Int32(tileRows), Int32(tileCols), add)
                                 p += 1
                             }
@@ -217,6 +240,13 @@ public enum Gemm {
             let panel = dst + p * depth * mr
             let r0 = p * mr
             let live = min(mr, rows - r0)
+            if colStride == 1 {
+                // Rows are contiguous along k: transposed in 4 × 4 blocks.
+                ck_pack_transposed(
+                    a + (i0 + r0) * rowStride + k0, rowStride, Int32(live), Int32(mr), Int32(depth), alpha, panel)
+                p += 1
+                continue
+            }
             for kk in 0..<depth {
                 let out = panel + kk * mr
                 let src = a + (k0 + kk) * colStride
@@ -243,8 +273,11 @@ public enum Gemm {
                     out.update(from: b + (k0 + kk) * rowStride + j0 + c0, count: live)
                     for c in live..<nr { out[c] = 0 }
                 }
+            } else if rowStride == 1 {
+                // Column j of B is contiguous along k: transposed in 4 × 4 blocks.
+                ck_pack_transposed(
+                    b + (j0 + c0) * colStride + k0, colStride, Int32(live), Int32(nr), Int32(depth), 1, panel)
             } else {
-                // Column j of B is contiguous along k: walk it once per column.
                 for c in 0..<nr {
                     if c < live {
                         let src = b + (j0 + c0 + c) * colStride + k0 * rowStride
@@ -263,22 +296,18 @@ public enum Gemm {
     static func packWeightRows(
         _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
     ) {
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: depth)
-        defer { row.deallocate() }
+        // The panel's rows of W, dequantized side by side, then transposed into the panel.
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: nr * depth)
+        defer { rows.deallocate() }
         let offset = w.format.rowBytes(k0)
         var q = 0
         while q * nr < cols {
-            let panel = dst + q * depth * nr
             let c0 = q * nr
             let live = min(nr, cols - c0)
-            for c in 0..<nr {
-                if c < live {
-                    w.format.dequantizeRow(w.row(j0 + c0 + c) + offset, into: row, count: depth)
-                    for kk in 0..<depth { panel[kk * nr + c] = row[kk] }
-                } else {
-                    for kk in 0..<depth { panel[kk * nr + c] = 0 }
-                }
+            for c in 0..<live {
+                w.format.dequantizeRow(w.row(j0 + c0 + c) + offset, into: rows + c * depth, count: depth)
             }
+            ck_pack_transposed(rows, depth, Int32(live), Int32(nr), Int32(depth), 1, dst + q * depth * nr)
             q += 1
         }
     }

@@ -77,19 +77,27 @@ extension RoPE {
     /// is the rotation by the opposite angle. In place.
     public func backward(_ dx: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int]) {
         let half = headDim / 2
+        let cosines = UnsafeMutablePointer<Float>.allocate(capacity: half)
+        let sines = UnsafeMutablePointer<Float>.allocate(capacity: half)
+        defer {
+            cosines.deallocate()
+            sines.deallocate()
+        }
         inverseFrequencies.withUnsafeBufferPointer { inv in
             for r in 0..<rows {
                 let p = Float(positions[r])
+                for i in 0..<half {
+                    let angle = p * inv[i]
+                    cosines[i] = cosf(angle)
+                    sines[i] = sinf(angle)
+                }
                 for h in 0..<heads {
                     let v = dx + (r * heads + h) * headDim
                     for i in 0..<half {
-                        let angle = p * inv[i]
-                        let c = cosf(angle)
-                        let s = sinf(angle)
                         let a = v[i]
                         let b = v[i + half]
-                        v[i] = a * c + b * s
-                        v[i + half] = b * c - a * s
+                        v[i] = a * cosines[i] + b * sines[i]
+                        v[i + half] = b * cosines[i] - a * sines[i]
                     }
                 }
             }

@@ -20,6 +20,9 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     public var randomState: UInt64 = 0
     /// The scaled keep-mask of the last training forward, `(rows, in)`, which backward reuses.
     var lastMask: [Float]?
+    /// `A x` of the last training forward and the input it was computed from, which backward
+    /// reuses instead of recomputing when it is given the same input.
+    var lastProjection: (input: UnsafePointer<Float>, rows: Int, t: Tensor)?
 
     /// Accumulated gradients of `A` and `B` (same shapes).
     public let gradA: Tensor
@@ -41,17 +44,27 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
             // Inverted dropout (torch.nn.Dropout): keep with probability 1−p, scale kept values by 1/(1−p).
             let keep = 1 / (1 - dropout)
             var mask = [Float](repeating: 0, count: rows * inFeatures)
-            for i in mask.indices { mask[i] = nextUnit() >= dropout ? keep : 0 }
+            var random = SplitMix64(seed: randomState)  // a local copy: no property access per element
+            for i in mask.indices { mask[i] = random.unit() >= dropout ? keep : 0 }
+            randomState = random.state
             lastMask = mask
             let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
-            dropped.withUnsafeBufferPointer { applyUndropped($0.baseAddress!, rows: rows, accumulateInto: out) }
+            let t = dropped.withUnsafeBufferPointer {
+                applyUndropped($0.baseAddress!, rows: rows, accumulateInto: out)
+            }
+            lastProjection = (x, rows, t)
             return
         }
         lastMask = nil
-        applyUndropped(x, rows: rows, accumulateInto: out)
+        let t = applyUndropped(x, rows: rows, accumulateInto: out)
+        lastProjection = training ? (x, rows, t) : nil
     }
 
-    func applyUndropped(_ x: UnsafePointer<Float>, rows: Int, accumulateInto out: UnsafeMutablePointer<Float>) {
+    /// Adds `s · B (A x)` to `out` and returns `t = A x`, `(rows, r)`.
+    @discardableResult
+    func applyUndropped(_ x: UnsafePointer<Float>, rows: Int, accumulateInto out: UnsafeMutablePointer<Float>)
+        -> Tensor
+    {
         let t = Tensor(zeros: [rows, rank])  // (rows, r) = x Aᵀ
         Gemm.sgemm(
             transA: false, transB: true, m: rows, n: rank, k: inFeatures, alpha: 1, a: x, lda: inFeatures, b: a.pointer,
@@ -60,13 +73,7 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
         Gemm.sgemm(
             transA: false, transB: true, m: rows, n: outFeatures, k: rank, alpha: scale, a: t.pointer, lda: rank,
             b: b.pointer, ldb: rank, beta: 1, c: out, ldc: outFeatures)
-    }
-
-    /// A uniform Float in [0, 1) from the dropout generator.
-    func nextUnit() -> Float {
-        var random = SplitMix64(seed: randomState)
-        defer { randomState = random.state }
-        return random.unit()
+        return t
     }
 
     /// For `Δ = s·B(A x)` with `t = A x`: `dB += s·dyᵀ t`, `dt = s·dy B`, `dA += dtᵀ x`, `dx += dt A`.
@@ -74,28 +81,38 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
         _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
         accumulateInputGradient dx: UnsafeMutablePointer<Float>
     ) {
+        var saved: Tensor?
+        if let last = lastProjection, last.input == x, last.rows == rows { saved = last.t }
+        lastProjection = nil
         if let mask = lastMask, mask.count == rows * inFeatures {
             // Through dropout: the adapter saw x ⊙ mask, and its input gradient is masked the same way.
             let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
             var dxd = [Float](repeating: 0, count: rows * inFeatures)
             dropped.withUnsafeBufferPointer { xd in
                 dxd.withUnsafeMutableBufferPointer {
-                    backwardUndropped(dy, x: xd.baseAddress!, rows: rows, into: $0.baseAddress!)
+                    backwardUndropped(dy, x: xd.baseAddress!, rows: rows, projection: saved, into: $0.baseAddress!)
                 }
             }
             for i in 0..<(rows * inFeatures) { dx[i] += dxd[i] * mask[i] }
             return
         }
-        backwardUndropped(dy, x: x, rows: rows, into: dx)
+        backwardUndropped(dy, x: x, rows: rows, projection: saved, into: dx)
     }
 
+    /// `projection` is `t = A x` when the forward kept it (else it is recomputed).
     func backwardUndropped(
-        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, projection: Tensor?,
+        into dx: UnsafeMutablePointer<Float>
     ) {
-        let t = Tensor(zeros: [rows, rank])  // (rows, r)
-        Gemm.sgemm(
-            transA: false, transB: true, m: rows, n: rank, k: inFeatures, alpha: 1, a: x, lda: inFeatures, b: a.pointer,
-            ldb: inFeatures, beta: 0, c: t.pointer, ldc: rank)
+        let t: Tensor
+        if let projection {
+            t = projection
+        } else {
+            t = Tensor(zeros: [rows, rank])  // (rows, r)
+            Gemm.sgemm(
+                transA: false, transB: true, m: rows, n: rank, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+                b: a.pointer, ldb: inFeatures, beta: 0, c: t.pointer, ldc: rank)
+        }
         // dB(out, r) += s · dyᵀ(out, rows) t(rows, r)
         Gemm.sgemm(
             transA: true, transB: false, m: outFeatures, n: rank, k: rows, alpha: scale, a: dy, lda: outFeatures,

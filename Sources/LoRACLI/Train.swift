@@ -63,6 +63,8 @@ struct Train: ParsableCommand {
     var packing = false
     @Option(help: "Progress display: auto (a bar when standard error is a terminal), bar, or lines.")
     var progress = "auto"
+    @Flag(help: "Write OUT/batches.jsonl (each step's token ids and labels) and OUT/eval-examples.jsonl.")
+    var recordBatches = false
 
     func run() throws {
         guard ["auto", "bar", "lines"].contains(progress) else {
@@ -141,6 +143,7 @@ struct Train: ParsableCommand {
         p.gradientCheckpointing = gradCheckpointing
         p.packing = packing
         p.packLength = maxSeqLen
+        p.recordBatches = recordBatches
         p.outputDirectory = URL(fileURLWithPath: out)
         if let evalData {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)

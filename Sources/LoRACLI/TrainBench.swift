@@ -60,7 +60,8 @@ struct TrainBench: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         let line: [String: Any] = [
-            "impl": "swiftlora", "batch": batch, "seq": seq, "rank": rank, "targets": targets,
+            "impl": "swiftlora", "base": "\(loaded.model.layers[0].qProj.format)", "batch": batch, "seq": seq,
+            "rank": rank, "targets": targets,
             "grad_checkpointing": gradCheckpointing, "packing": packing, "threads": ThreadPool.shared.threadCount,
             "s_per_step_median": (median * 1000).rounded() / 1000,
             "tokens_per_s": (Double(batch * seq) / median * 10).rounded() / 10,

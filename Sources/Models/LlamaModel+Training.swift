@@ -81,11 +81,8 @@ extension LlamaModel {
         let dfinal = Tensor(zeros: [T, H])
         Gemm.linearBackwardData(dlogits.pointer, rows: T, weight: lmHead, into: dfinal.pointer)
         var dx = Tensor(zeros: [T, H])
-        norm.withUnsafeBufferPointer { w in
-            RMSNorm.backward(
-                dfinal.pointer, x: x.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
-                accumulateInto: dx.pointer)
-        }
+        Ops.rmsNormBackward(
+            dfinal.pointer, x: x.pointer, weight: norm, rows: T, dim: H, eps: c.rmsNormEps, accumulateInto: dx.pointer)
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[l]
             let a: LayerActivations
@@ -103,7 +100,7 @@ extension LlamaModel {
             adaptBackward(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T, into: dhidden.pointer)
             let dgate = Tensor(zeros: [T, I])
             let dup = Tensor(zeros: [T, I])
-            Activations.siluMulBackward(
+            Ops.siluMulBackward(
                 dhidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: T * I, dgate: dgate.pointer,
                 dup: dup.pointer)
             let dnormed2 = Tensor(zeros: [T, H])
@@ -114,11 +111,9 @@ extension LlamaModel {
             adaptBackward(l, .gateProj, dgate.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
             adaptBackward(l, .upProj, dup.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
             let dmiddle = dx  // the residual passes the gradient through
-            layer.postAttentionLayernorm.withUnsafeBufferPointer { w in
-                RMSNorm.backward(
-                    dnormed2.pointer, x: a.middle.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
-                    accumulateInto: dmiddle.pointer)
-            }
+            Ops.rmsNormBackward(
+                dnormed2.pointer, x: a.middle.pointer, weight: layer.postAttentionLayernorm, rows: T, dim: H,
+                eps: c.rmsNormEps, accumulateInto: dmiddle.pointer)
             // Attention: middle = input + o(attention(q, k, v))
             let dattention = Tensor(zeros: [T, qDim])
             Gemm.linearBackwardData(dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer)
@@ -144,11 +139,9 @@ extension LlamaModel {
             adaptBackward(l, .qProj, dq.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .kProj, dk.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .vProj, dv.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
-            layer.inputLayernorm.withUnsafeBufferPointer { w in
-                RMSNorm.backward(
-                    dnormed1.pointer, x: a.input.pointer, weight: w.baseAddress!, rows: T, dim: H, eps: c.rmsNormEps,
-                    accumulateInto: dmiddle.pointer)
-            }
+            Ops.rmsNormBackward(
+                dnormed1.pointer, x: a.input.pointer, weight: layer.inputLayernorm, rows: T, dim: H,
+                eps: c.rmsNormEps, accumulateInto: dmiddle.pointer)
             dx = dmiddle
         }
         return loss
@@ -196,7 +189,7 @@ extension LlamaModel {
         Ops.linear(a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer)
         adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
         adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
-        Activations.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
+        Ops.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
         let next = Tensor(zeros: [T, H])
         next.pointer.update(from: a.middle.pointer, count: T * H)
         Ops.linear(a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer)

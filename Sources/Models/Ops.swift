@@ -52,6 +52,32 @@ enum Ops {
         }
     }
 
+    static func siluMulBackward(
+        _ dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
+        dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>
+    ) {
+        ThreadPool.shared.parallelRanges(count, minimumPerThread: 16384) { r in
+            let o = r.lowerBound
+            Activations.siluMulBackward(
+                dout + o, gate: gate + o, up: up + o, count: r.count, dgate: dgate + o, dup: dup + o)
+        }
+    }
+
+    /// RMSNorm's input gradient, rows spread over the pool; adds into `dx`.
+    static func rmsNormBackward(
+        _ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: [Float], rows: Int, dim: Int, eps: Float,
+        accumulateInto dx: UnsafeMutablePointer<Float>
+    ) {
+        weight.withUnsafeBufferPointer { w in
+            ThreadPool.shared.parallelRanges(rows, minimumPerThread: 32) { r in
+                let o = r.lowerBound * dim
+                RMSNorm.backward(
+                    dy + o, x: x + o, weight: w.baseAddress!, rows: r.count, dim: dim, eps: eps,
+                    accumulateInto: dx + o)
+            }
+        }
+    }
+
     // swift-format-ignore
     static func attention(
         out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, queries: Int, keys: UnsafePointer<Float>,

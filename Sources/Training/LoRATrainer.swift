@@ -44,6 +44,9 @@ public final class LoRATrainer {
         public var evalExamples: [EncodedExample] = []
         /// 0 evaluates only at the end (when there are eval examples).
         public var evalSteps = 0
+        /// Also write `batches.jsonl` (every step's rows as token ids and labels, in order) and
+        /// `eval-examples.jsonl` to the output folder, so another trainer can be run on identical inputs.
+        public var recordBatches = false
         public init() {}
     }
 
@@ -143,6 +146,10 @@ public final class LoRATrainer {
         let start = Date()
         var tokens = 0
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
+        let record = try p.outputDirectory.flatMap { folder in
+            try p.recordBatches
+                ? BatchRecord(folder: folder, keepingThrough: state.step, evalExamples: p.evalExamples) : nil
+        }
         let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
         for step in state.step..<total {
             var batch: [Int] = []
@@ -189,6 +196,7 @@ public final class LoRATrainer {
                 tokens += group.reduce(0) { $0 + $1.ids.count }
             }
             guard loss.isFinite else { throw TrainerError.nonFinite(step: step + 1, loss: loss) }
+            try record?.append(step: step + 1, rows: batch.map { examples[$0] })
             var squared: Double = 0
             for (_, g) in parameterPairs {
                 for j in 0..<g.count { squared += Double(g.pointer[j]) * Double(g.pointer[j]) }
@@ -245,21 +253,7 @@ struct MetricsLog {
 
     /// Opens `metrics.jsonl`, keeping the lines of steps up to `step` (a resumed run continues the file).
     init(folder: URL, keepingThrough step: Int) throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let url = folder.appendingPathComponent("metrics.jsonl")
-        var kept = ""
-        if step > 0, let old = try? String(contentsOf: url, encoding: .utf8) {
-            for line in old.split(separator: "\n") {
-                guard let data = line.data(using: .utf8),
-                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                    let n = object["step"] as? Int, n <= step
-                else { continue }
-                kept += line + "\n"
-            }
-        }
-        FileManager.default.createFile(atPath: url.path, contents: Data(kept.utf8))
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
+        handle = try StepLines.open(folder.appendingPathComponent("metrics.jsonl"), keepingThrough: step)
     }
 
     mutating func append(_ p: LoRATrainer.Progress) throws {

@@ -95,6 +95,7 @@ import Tokenizers
         p.saveSteps = 3
         p.saveTotalLimit = 2
         p.outputDirectory = folder
+        p.recordBatches = true
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
         if resume, let checkpoint = LoRATrainer.latestCheckpoint(in: folder) { try trainer.resume(from: checkpoint) }
         try trainer.run { progress in progress.step == stopAfter ? .stop : .continue }
@@ -115,6 +116,17 @@ import Tokenizers
         let a = try Data(contentsOf: straight.appendingPathComponent("adapter/adapter_model.safetensors"))
         let b = try Data(contentsOf: interrupted.appendingPathComponent("adapter/adapter_model.safetensors"))
         #expect(a == b)
+        // The recorded inputs: one line per step, the same for the resumed run (steps after the
+        // checkpoint are dropped and written again), each row one of the examples.
+        let recorded = try String(contentsOf: straight.appendingPathComponent("batches.jsonl"), encoding: .utf8)
+        let resumed = try String(contentsOf: interrupted.appendingPathComponent("batches.jsonl"), encoding: .utf8)
+        #expect(recorded == resumed)
+        let lines = recorded.split(separator: "\n")
+        #expect(lines.count == 8)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        let rows = first?["rows"] as? [[String: [Int]]] ?? []
+        #expect(first?["step"] as? Int == 1 && rows.count == 2)
+        #expect(rows.allSatisfy { $0["ids"]?.count == $0["labels"]?.count && $0["ids"]!.count > 0 })
         // --save-total-limit 2 keeps the two newest checkpoints.
         let kept = try FileManager.default.contentsOfDirectory(atPath: straight.path).filter {
             $0.hasPrefix("checkpoint-")

@@ -97,3 +97,28 @@ void ck_attention_row(int path, const float *q, const float *k, const float *v, 
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Packs `rows` rows of `depth` floats (row stride ld) transposed: dst[k * width + r] = alpha · src[r * ld + k]
+/// for r < rows, and 0 for rows ≤ r < width. The panel layout of the GEMM (width = CK_MR or CK_NR).
+void ck_pack_transposed(const float *src, ptrdiff_t ld, int rows, int width, int depth, float alpha, float *dst);
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// out[i] = exp(x[i] − shift) (0 below float's normal range, so −inf gives 0); returns the sum of out.
+/// The vector paths use a degree-5 polynomial after range reduction (within 2 ulp of expf).
+float ck_exp_shifted(int path, const float *x, float shift, float *out, ptrdiff_t n);
+/// SwiGLU: out[i] = silu(gate[i]) · up[i]; out may alias gate or up.
+void ck_silu_mul(int path, const float *gate, const float *up, float *out, ptrdiff_t n);
+/// Its gradients: dgate = dout·up·σ(g)(1 + g(1−σ(g))), dup = dout·g·σ(g).
+void ck_silu_mul_backward(int path, const float *dout, const float *gate, const float *up, float *dgate, float *dup,
+                          ptrdiff_t n);
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,15 @@
+"""Writes a GGUF model as a float32 Hugging Face folder (safetensors, config, tokenizer), as
+transformers dequantizes it: the float32 base that benchmarks compare against the quantized one.
+    $PY scripts/dequantize_gguf.py models/SmolLM2-135M-Instruct.Q4_1.gguf models/SmolLM2-135M-Instruct-f32
+"""
+import os, sys
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+src, out = sys.argv[1], sys.argv[2]
+d, f = os.path.split(os.path.abspath(src))
+model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+tokenizer = AutoTokenizer.from_pretrained(d, gguf_file=f)
+model.save_pretrained(out, safe_serialization=True)
+tokenizer.save_pretrained(out)
+print(out)
