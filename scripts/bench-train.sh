@@ -3,6 +3,7 @@
 # (../shared/bench/peft_train_bench.py, float32 and bf16 autocast), measured in the same run, for
 # r = 8 on q,k,v,o and on all-linear, with the base in float32 and in Q4_1. Prints JSON lines.
 #   scripts/bench-train.sh            (STEPS=4 timed steps each; results go into BENCHMARKS.md by hand)
+#   BF16=0 scripts/bench-train.sh     skips PyTorch's bf16 autocast (very slow on CPUs without AVX-512 BF16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-models.sh >/dev/null
@@ -15,7 +16,9 @@ f32=models/SmolLM2-135M-Instruct-f32
 steps="${STEPS:-4}"
 for targets in q_proj,k_proj,v_proj,o_proj all-linear; do
   "$PY" "$shared/bench/peft_train_bench.py" --gguf "$q4" --targets "$targets" --steps "$steps" 2>/dev/null
-  "$PY" "$shared/bench/peft_train_bench.py" --gguf "$q4" --targets "$targets" --steps "$steps" --bf16 2>/dev/null
+  if [ "${BF16:-1}" != 0 ]; then
+    "$PY" "$shared/bench/peft_train_bench.py" --gguf "$q4" --targets "$targets" --steps "$steps" --bf16 2>/dev/null
+  fi
   .build/release/lora bench train --model "$f32" --targets "$targets" --steps "$steps"
   .build/release/lora bench train --model "$q4" --targets "$targets" --steps "$steps"
 done
