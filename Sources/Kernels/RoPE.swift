@@ -43,6 +43,11 @@ public struct RoPE: Sendable {
 
     /// Rotates `x(rows, heads, headDim)` in place; row `r` is at `positions[r]`.
     public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int]) {
+        rotate(x, rows: rows, heads: heads, positions: positions, direction: 1)
+    }
+
+    /// Rotates by `direction` (1 or −1) times each row's angles; each row's angles are computed once.
+    func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int], direction: Float) {
         let half = headDim / 2
         let cosines = UnsafeMutablePointer<Float>.allocate(capacity: half)
         let sines = UnsafeMutablePointer<Float>.allocate(capacity: half)
@@ -56,7 +61,7 @@ public struct RoPE: Sendable {
                 for i in 0..<half {
                     let angle = p * inv[i]
                     cosines[i] = cosf(angle)
-                    sines[i] = sinf(angle)
+                    sines[i] = direction * sinf(angle)
                 }
                 for h in 0..<heads {
                     let v = x + (r * heads + h) * headDim
@@ -76,31 +81,6 @@ extension RoPE {
     /// Gradient of ``apply(_:rows:heads:positions:)``: the rotation is orthogonal, so its gradient
     /// is the rotation by the opposite angle. In place.
     public func backward(_ dx: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int]) {
-        let half = headDim / 2
-        let cosines = UnsafeMutablePointer<Float>.allocate(capacity: half)
-        let sines = UnsafeMutablePointer<Float>.allocate(capacity: half)
-        defer {
-            cosines.deallocate()
-            sines.deallocate()
-        }
-        inverseFrequencies.withUnsafeBufferPointer { inv in
-            for r in 0..<rows {
-                let p = Float(positions[r])
-                for i in 0..<half {
-                    let angle = p * inv[i]
-                    cosines[i] = cosf(angle)
-                    sines[i] = sinf(angle)
-                }
-                for h in 0..<heads {
-                    let v = dx + (r * heads + h) * headDim
-                    for i in 0..<half {
-                        let a = v[i]
-                        let b = v[i + half]
-                        v[i] = a * cosines[i] + b * sines[i]
-                        v[i + half] = b * cosines[i] - a * sines[i]
-                    }
-                }
-            }
-        }
+        rotate(dx, rows: rows, heads: heads, positions: positions, direction: -1)
     }
 }
