@@ -89,6 +89,9 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const float *a
     store_tile(t, c, ldc, rows, cols, accumulate);
 }
 
+__attribute__((target("avx512f"))) static inline void store_tile_avx512(__m512 acc[CK_MR][2], float *c, ptrdiff_t ldc,
+                                                                        int rows, int cols, int accumulate);
+
 __attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const float *a, const float *b, float *c,
                                                                  ptrdiff_t ldc, int rows, int cols, int accumulate) {
     // 12 rows × 2 zmm = 24 accumulators, 2 B loads, 1 broadcast: 27 of 32 registers.
@@ -114,6 +117,12 @@ __attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const flo
     }
     __m512 acc[CK_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
                             {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    store_tile_avx512(acc, c, ldc, rows, cols, accumulate);
+}
+
+/// Writes a 12 × 32 tile of zmm accumulators to c (through a buffer at the edges).
+__attribute__((target("avx512f"))) static inline void store_tile_avx512(__m512 acc[CK_MR][2], float *c, ptrdiff_t ldc,
+                                                                        int rows, int cols, int accumulate) {
     if (rows == CK_MR && cols == CK_NR) {
         for (int i = 0; i < CK_MR; i++) {
             float *ci = c + i * ldc;
@@ -133,6 +142,36 @@ __attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const flo
         _mm512_store_ps(t + i * CK_NR + 16, acc[i][1]);
     }
     store_tile(t, c, ldc, rows, cols, accumulate);
+}
+
+/// The bf16 pair tile: per step, one pair of k values of 12 rows against 32 columns, each
+/// vdpbf16ps adding two products per lane into float32.
+__attribute__((target("avx512f,avx512bf16"))) static void tile_bf16_avx512(int pairs, const uint32_t *a,
+                                                                         const uint32_t *b, float *c, ptrdiff_t ldc,
+                                                                         int rows, int cols, int accumulate) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (int k = 0; k < pairs; k++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+        __m512bh ai;
+#define CK_ROW(r, x0, x1)                                                                                              \
+    ai = (__m512bh)_mm512_set1_epi32((int)a[r]);                                                                       \
+    x0 = _mm512_dpbf16_ps(x0, ai, b0);                                                                                 \
+    x1 = _mm512_dpbf16_ps(x1, ai, b1);
+        CK_ROW(0, c00, c01) CK_ROW(1, c10, c11) CK_ROW(2, c20, c21) CK_ROW(3, c30, c31)
+        CK_ROW(4, c40, c41) CK_ROW(5, c50, c51) CK_ROW(6, c60, c61) CK_ROW(7, c70, c71)
+        CK_ROW(8, c80, c81) CK_ROW(9, c90, c91) CK_ROW(10, ca0, ca1) CK_ROW(11, cb0, cb1)
+#undef CK_ROW
+        a += CK_MR;
+        b += CK_NR;
+    }
+    __m512 acc[CK_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                            {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    store_tile_avx512(acc, c, ldc, rows, cols, accumulate);
 }
 
 __attribute__((target("avx512f,fma"))) static float dot_avx512(const float *a, const float *b, ptrdiff_t n) {
@@ -205,6 +244,46 @@ void ck_gemm_tile(int path, int kc, const float *a, const float *b, float *c, pt
     if (path == CK_PATH_AVX2) { tile_avx2(kc, a, b, c, ldc, rows, cols, accumulate); return; }
 #endif
     tile_scalar(kc, a, b, c, ldc, rows, cols, accumulate);
+}
+
+static inline float bf16_low(uint32_t pair) {
+    uint32_t bits = pair << 16;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+static inline float bf16_high(uint32_t pair) {
+    uint32_t bits = pair & 0xffff0000u;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/// The pair tile in plain C, in vdpbf16ps's order (the odd element's product first).
+static void tile_bf16_scalar(int pairs, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc, int rows,
+                             int cols, int accumulate) {
+    float t[CK_MR * CK_NR];
+    memset(t, 0, sizeof t);
+    for (int k = 0; k < pairs; k++) {
+        const uint32_t *ak = a + k * CK_MR;
+        const uint32_t *bk = b + k * CK_NR;
+        for (int i = 0; i < CK_MR; i++)
+            for (int j = 0; j < CK_NR; j++) {
+                float *s = t + i * CK_NR + j;
+                *s += bf16_high(ak[i]) * bf16_high(bk[j]);
+                *s += bf16_low(ak[i]) * bf16_low(bk[j]);
+            }
+    }
+    store_tile(t, c, ldc, rows, cols, accumulate);
+}
+
+void ck_gemm_tile_bf16(int hardware, int pairs, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc,
+                       int rows, int cols, int accumulate) {
+#if defined(__x86_64__)
+    if (hardware) { tile_bf16_avx512(pairs, a, b, c, ldc, rows, cols, accumulate); return; }
+#endif
+    tile_bf16_scalar(pairs, a, b, c, ldc, rows, cols, accumulate);
 }
 
 float ck_dot(int path, const float *a, const float *b, ptrdiff_t n) {

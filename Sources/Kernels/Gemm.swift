@@ -11,6 +11,25 @@ public enum KernelPath: Int32, Sendable, CaseIterable {
     public static let best = KernelPath(rawValue: ck_best_path()) ?? .scalar
 }
 
+/// The arithmetic of a GEMM with a model's frozen weights.
+public enum GemmPrecision: String, Sendable, CaseIterable, Codable {
+    /// float32 operands, float32 accumulation.
+    case float32
+    /// Both operands rounded to bfloat16 (as PyTorch's bf16 autocast feeds a linear layer), the
+    /// products accumulated in float32 and the result kept in float32. On CPUs with AVX-512 BF16
+    /// this runs on vdpbf16ps (two products per lane per instruction); elsewhere the rounded
+    /// operands go through the float32 micro-kernel (the same numbers, no faster).
+    case bfloat16
+}
+
+/// How a bfloat16 GEMM feeds its micro-kernel.
+public enum BF16Kernel: Sendable {
+    /// bf16 pair panels and vdpbf16ps (its model in C where the CPU lacks it).
+    case pairs
+    /// Panels rounded to bf16 but stored as float32, through the float32 micro-kernel.
+    case roundedFloat
+}
+
 /// Matrix multiplication for every form training needs, with the weight operand in any
 /// ``WeightFormat``.
 ///
@@ -36,6 +55,25 @@ public enum Gemm {
     @TaskLocal public static var forcedPath: KernelPath? = ProcessInfo.processInfo
         .environment["SWIFTLORA_KERNEL"].flatMap { name in KernelPath.allCases.first { "\($0)" == name } }
 
+    /// Whether the CPU has AVX-512 BF16 dot products.
+    public static let hasBF16Dot = ck_has_bf16_dot() != 0
+
+    /// Forces the bfloat16 feeding for the current task (tests cover both on any CPU; `.pairs`
+    /// without the hardware runs the C model of vdpbf16ps); `nil` picks pairs where the CPU has
+    /// them and the AVX-512 path is active.
+    @TaskLocal public static var forcedBF16Kernel: BF16Kernel?
+
+    /// The bfloat16 feeding in use.
+    public static var bf16Kernel: BF16Kernel {
+        forcedBF16Kernel ?? (hasBF16Dot && activePath == .avx512 ? .pairs : .roundedFloat)
+    }
+
+    /// Rounds `count` floats in place to the nearest bfloat16 (ties to even), as the bfloat16
+    /// GEMMs round their operands.
+    public static func roundToBFloat16(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        ck_round_bf16(x, count)
+    }
+
     /// The micro-kernel in use: the forced one if the CPU supports it, else the best.
     public static var activePath: KernelPath {
         guard let forced = forcedPath, forced.rawValue <= KernelPath.best.rawValue else { return KernelPath.best }
@@ -45,24 +83,26 @@ public enum Gemm {
     /// `out(m, N) (+)= x(m, K) · Wᵀ` with `W = weight (N, K)` in any format: a linear layer's forward.
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into out: UnsafeMutablePointer<Float>,
-        accumulate: Bool = false
+        accumulate: Bool = false, precision: GemmPrecision = .float32
     ) {
         let n = weight.rows
         let k = weight.columns
-        if m <= smallRows {
+        if m <= smallRows && precision == .float32 {
             linearSmall(x, rows: m, weight: weight, into: out, accumulate: accumulate)
             return
         }
         if weight.format == .f32 {
             let w = weight.data.assumingMemoryBound(to: Float.self)
-            run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n) { i0, k0, rows, depth, dst in
+            run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision) {
+                i0, k0, rows, depth, dst in
                 packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
             } packB: { j0, k0, cols, depth, dst in
                 packB(w, rowStride: 1, colStride: k, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
             }
             return
         }
-        run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n) { i0, k0, rows, depth, dst in
+        run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision) {
+            i0, k0, rows, depth, dst in
             packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
             packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
@@ -73,14 +113,15 @@ public enum Gemm {
     /// through a frozen linear layer.
     public static func linearBackwardData(
         _ dy: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix, into dx: UnsafeMutablePointer<Float>,
-        accumulate: Bool = false
+        accumulate: Bool = false, precision: GemmPrecision = .float32
     ) {
         let n = weight.rows
         let k = weight.columns
         // Here the reduction runs over W's rows (N) and the output columns over W's columns (K).
         if weight.format == .f32 {
             let w = weight.data.assumingMemoryBound(to: Float.self)
-            run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k) { i0, k0, rows, depth, dst in
+            run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, precision: precision) {
+                i0, k0, rows, depth, dst in
                 packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
             } packB: { j0, k0, cols, depth, dst in
                 packB(w, rowStride: k, colStride: 1, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
@@ -89,7 +130,7 @@ public enum Gemm {
         }
         run(
             m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k,
-            columnAlignment: weight.format.blockElements
+            columnAlignment: weight.format.blockElements, precision: precision
         ) { i0, k0, rows, depth, dst in
             packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
@@ -129,9 +170,13 @@ public enum Gemm {
 
     /// The blocked loop nest. Each thread takes a range of N (whole NR panels) and packs its own
     /// B blocks and the A blocks it needs.
+    ///
+    /// With `.bfloat16` each packed block is rounded to bf16 in place, or turned into bf16 pair
+    /// panels (half as many steps of depth, each element a pair of bf16 in 4 bytes, so buffers
+    /// and offsets keep their float sizes with `steps(depth)` in place of `depth`).
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columnAlignment: Int = 1, packA: PackA, packB: PackB
+        columnAlignment: Int = 1, precision: GemmPrecision = .float32, packA: PackA, packB: PackB
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -139,6 +184,28 @@ public enum Gemm {
             return
         }
         let path = activePath.rawValue
+        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        let hardware: Int32 = pairs && hasBF16Dot && activePath == .avx512 ? 1 : 0
+        /// Micro-kernel steps over `depth` values of k.
+        func steps(_ depth: Int) -> Int { pairs ? (depth + 1) / 2 : depth }
+        /// Leaves a packed block of `count` rows or columns in the kernel's operand form.
+        func finish(_ dst: UnsafeMutablePointer<Float>, count: Int, width: Int, depth: Int) {
+            guard precision == .bfloat16 else { return }
+            let panels = (count + width - 1) / width
+            if pairs {
+                ck_pack_bf16_pairs(dst, Int32(panels), Int32(width), Int32(depth))
+            } else {
+                ck_round_bf16(dst, panels * width * depth)
+            }
+        }
+        func packBlockA(_ i0: Int, _ k0: Int, _ rows: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) {
+            packA(i0, k0, rows, depth, dst)
+            finish(dst, count: rows, width: mr, depth: depth)
+        }
+        func packBlockB(_ j0: Int, _ k0: Int, _ cols: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) {
+            packB(j0, k0, cols, depth, dst)
+            finish(dst, count: cols, width: nr, depth: depth)
+        }
         // Threads split N in units of whole panels that also keep quantized blocks whole
         // (a thread's first column must start a block when B's rows are dequantized by column range).
         let unit = nr * max(1, (columnAlignment + nr - 1) / nr)
@@ -152,7 +219,7 @@ public enum Gemm {
         let threads = splitRows ? available : min(available, units)
         let kBlock = depthBlock(k)
         // When threads split N, every thread needs all of A: pack it once, together, up front
-        // (panels of k block kb start at kb·kBlock·mPadded), instead of once per thread.
+        // (panels of k block kb start at steps(kb·kBlock)·mPadded), instead of once per thread.
         let mPadded = (m + mr - 1) / mr * mr
         var sharedA: UnsafeMutablePointer<Float>?
         if !splitRows && threads > 1 && mPadded * k <= 1 << 22 {
@@ -163,7 +230,7 @@ public enum Gemm {
                 let k0 = item / mBlocks * kBlock
                 let i0 = item % mBlocks * mc
                 let depth = min(kBlock, k - k0)
-                packA(i0, k0, min(mc, m - i0), depth, buffer + k0 * mPadded + i0 * depth)
+                packBlockA(i0, k0, min(mc, m - i0), depth, buffer + steps(k0) * mPadded + i0 * steps(depth))
             }
             sharedA = buffer
         }
@@ -194,28 +261,40 @@ public enum Gemm {
                 var k0 = 0
                 while k0 < k {
                     let depth = min(kBlock, k - k0)
-                    packB(j0, k0, cols, depth, bBuffer)
+                    packBlockB(j0, k0, cols, depth, bBuffer)
+                    let depthSteps = steps(depth)
                     let add: Int32 = (accumulate || k0 > 0) ? 1 : 0
                     var i0 = iStart
                     while i0 < iEnd {
                         let rows = min(mc, iEnd - i0)
                         let aBlock: UnsafeMutablePointer<Float>
                         if let sharedA {
-                            aBlock = sharedA + k0 * mPadded + i0 * depth
+                            aBlock = sharedA + steps(k0) * mPadded + i0 * depthSteps
                         } else {
-                            packA(i0, k0, rows, depth, aBuffer)
+                            packBlockA(i0, k0, rows, depth, aBuffer)
                             aBlock = aBuffer
                         }
                         var q = 0
                         while q * nr < cols {
                             let tileCols = min(nr, cols - q * nr)
-                            let bPanel = bBuffer + q * depth * nr
+                            let bPanel = bBuffer + q * depthSteps * nr
                             var p = 0
                             while p * mr < rows {
                                 let tileRows = min(mr, rows - p * mr)
-                                ck_gemm_tile(
-                                    path, Int32(depth), aBlock + p * depth * mr, bPanel,
-                                    c + (i0 + p * mr) * ldc + j0 + q * nr, ldc, Int32(tileRows), Int32(tileCols), add)
+                                let aPanel = aBlock + p * depthSteps * mr
+                                let cTile = c + (i0 + p * mr) * ldc + j0 + q * nr
+                                if pairs {
+                                    ck_gemm_tile_bf16(
+                                        hardware, Int32(depthSteps),
+                                        UnsafeRawPointer(aPanel).assumingMemoryBound(to: UInt32.self),
+                                        UnsafeRawPointer(bPanel).assumingMemoryBound(to: UInt32.self), cTile, ldc,
+                                        Int32(tileRows), Int32(tileCols), add)
+                                } else {
+                                    ck_gemm_tile(
+                                        path, Int32(depth), aPanel, bPanel, cTile, ldc, Int32(tileRows),
+                                        Int32(tileCols),
+                                        add)
+                                }
                                 p += 1
                             }
                             q += 1

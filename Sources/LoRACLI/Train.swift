@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import LoRA
 import Models
 import Training
@@ -59,6 +60,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
     @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
     var gradCheckpointing = false
+    @Flag(
+        help: "bfloat16 GEMMs with the frozen base weights (float32 accumulation, adapters and optimizer in float32).")
+    var bf16 = false
     @Flag(help: "Pack each batch's rows into sequences of up to --max-seq-len tokens (attention stays in each row).")
     var packing = false
     @Option(help: "Progress display: auto (a bar when standard error is a terminal), bar, or lines.")
@@ -94,6 +98,7 @@ struct Train: ParsableCommand {
         let seed = self.seed ?? file?.seed ?? 42
         let gradCheckpointing = self.gradCheckpointing || file?.gradientCheckpointing == true
         let packing = self.packing || file?.packing == true
+        let bf16 = self.bf16 || file?.bf16 == true
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError("--format '\(format)' is not known")
         }
@@ -141,6 +146,7 @@ struct Train: ParsableCommand {
         p.saveTotalLimit = saveTotalLimit
         p.seed = seed
         p.gradientCheckpointing = gradCheckpointing
+        p.precision = bf16 ? .bfloat16 : .float32
         p.packing = packing
         p.packLength = maxSeqLen
         p.recordBatches = recordBatches
@@ -149,6 +155,10 @@ struct Train: ParsableCommand {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)
             p.evalExamples = try encoder.encode(evalRows, file: evalData).0
             p.evalSteps = evalSteps
+        }
+        if bf16 {
+            let kernel = Gemm.bf16Kernel == .pairs ? "AVX-512 BF16 dot products" : "rounded operands, float32 kernel"
+            log("bf16: GEMMs with the frozen weights in bfloat16 (\(kernel)); adapters and optimizer in float32")
         }
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
         if resume {

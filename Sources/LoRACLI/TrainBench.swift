@@ -21,6 +21,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Untimed steps first.") var warmup = 1
     @Flag(help: "Recompute layers in backward.") var gradCheckpointing = false
     @Flag(help: "Pack the batch's sequences into one.") var packing = false
+    @Flag(help: "bfloat16 GEMMs with the frozen base weights.") var bf16 = false
 
     func run() throws {
         let loaded = try modelOptions.load()
@@ -45,6 +46,7 @@ struct TrainBench: ParsableCommand {
         p.maxGradNorm = 0
         p.gradientCheckpointing = gradCheckpointing
         p.packing = packing
+        p.precision = bf16 ? .bfloat16 : .float32
         p.packLength = batch * seq
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
         var times: [Double] = []
@@ -62,7 +64,8 @@ struct TrainBench: ParsableCommand {
         let line: [String: Any] = [
             "impl": "swiftlora", "base": "\(loaded.model.layers[0].qProj.format)", "batch": batch, "seq": seq,
             "rank": rank, "targets": targets,
-            "grad_checkpointing": gradCheckpointing, "packing": packing, "threads": ThreadPool.shared.threadCount,
+            "grad_checkpointing": gradCheckpointing, "packing": packing, "bf16": bf16,
+            "bf16_kernel": bf16 ? "\(Gemm.bf16Kernel)" : "none", "threads": ThreadPool.shared.threadCount,
             "s_per_step_median": (median * 1000).rounded() / 1000,
             "tokens_per_s": (Double(batch * seq) / median * 10).rounded() / 10,
             "peak_rss_mib": (peakRSSMiB() * 10).rounded() / 10,

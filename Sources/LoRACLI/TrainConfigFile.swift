@@ -20,6 +20,8 @@ struct TrainConfigFile: Decodable {
     var evalSteps: Int?
     var seed: UInt64?
     var gradientCheckpointing: Bool?
+    var bf16: Bool?
+    var fp16: Bool?
     var packing: Bool?
     var maxSeqLength: Int?
     var r: Int?
@@ -45,6 +47,8 @@ struct TrainConfigFile: Decodable {
         case evalSteps = "eval_steps"
         case seed
         case gradientCheckpointing = "gradient_checkpointing"
+        case bf16
+        case fp16
         case packing
         case maxSeqLength = "max_seq_length"
         case r
@@ -72,6 +76,8 @@ struct TrainConfigFile: Decodable {
         evalSteps = try c.decodeIfPresent(Int.self, forKey: .evalSteps)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         gradientCheckpointing = try c.decodeIfPresent(Bool.self, forKey: .gradientCheckpointing)
+        bf16 = try c.decodeIfPresent(Bool.self, forKey: .bf16)
+        fp16 = try c.decodeIfPresent(Bool.self, forKey: .fp16)
         packing = try c.decodeIfPresent(Bool.self, forKey: .packing)
         maxSeqLength = try c.decodeIfPresent(Int.self, forKey: .maxSeqLength)
         r = try c.decodeIfPresent(Int.self, forKey: .r)
@@ -98,13 +104,18 @@ struct TrainConfigFile: Decodable {
         if let unknown = mapping.keys.sorted().first(where: { !known.contains($0) }) {
             throw CLIError("\(path): unknown key '\(unknown)'")
         }
+        let file: TrainConfigFile
         do {
-            return try YAMLDecoder().decode(TrainConfigFile.self, from: text)
+            file = try YAMLDecoder().decode(TrainConfigFile.self, from: text)
         } catch let DecodingError.typeMismatch(_, context) {
             throw CLIError(
                 "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch {
             throw CLIError("\(path): \(error)")
         }
+        if file.fp16 == true {
+            throw CLIError("\(path): 'fp16: true' is not implemented (float16 compute); use 'bf16: true'")
+        }
+        return file
     }
 }

@@ -30,8 +30,12 @@ extension LlamaModel {
     /// `ids.count`. Positions restart at each row and attention stays inside it, so each row is
     /// computed as if alone (the caller sets the label of each later row's first token to -100,
     /// so no row learns to predict the next).
+    ///
+    /// `precision` is the arithmetic of every GEMM with a frozen weight (the projections and the
+    /// LM head, forward and backward); adapters, attention, norms and the loss stay in float32.
     public func lossAndGradients(
-        ids: [Int], labels: [Int], segments: [Int]? = nil, gradientScale: Float = 1, checkpointing: Bool = false
+        ids: [Int], labels: [Int], segments: [Int]? = nil, gradientScale: Float = 1, checkpointing: Bool = false,
+        precision: GemmPrecision = .float32
     ) throws -> Float {
         let c = configuration
         let T = ids.count
@@ -60,7 +64,7 @@ extension LlamaModel {
         for l in layers.indices {
             inputs.append(x)
             states.append(adapterStates(l))
-            let (a, next) = layerForward(l, input: x, positions: positions, segments: segments)
+            let (a, next) = layerForward(l, input: x, positions: positions, segments: segments, precision: precision)
             // With checkpointing only the layer's input is kept; backward recomputes the rest.
             saved.append(checkpointing ? nil : a)
             x = next
@@ -68,7 +72,7 @@ extension LlamaModel {
         let final = Tensor(zeros: [T, H])
         Ops.rmsNorm(x.pointer, rows: T, dim: H, weight: norm, eps: c.rmsNormEps, into: final.pointer)
         let logits = Tensor(zeros: [T, c.vocabSize])
-        Ops.linear(final.pointer, rows: T, weight: lmHead, bias: nil, into: logits.pointer)
+        Ops.linear(final.pointer, rows: T, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
         let dlogits = Tensor(zeros: [T, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
             logits: logits.pointer, labels: labels, vocab: c.vocabSize, dlogits: dlogits.pointer)
@@ -79,7 +83,7 @@ extension LlamaModel {
 
         // Backward.
         let dfinal = Tensor(zeros: [T, H])
-        Gemm.linearBackwardData(dlogits.pointer, rows: T, weight: lmHead, into: dfinal.pointer)
+        Gemm.linearBackwardData(dlogits.pointer, rows: T, weight: lmHead, into: dfinal.pointer, precision: precision)
         var dx = Tensor(zeros: [T, H])
         Ops.rmsNormBackward(
             dfinal.pointer, x: x.pointer, weight: norm, rows: T, dim: H, eps: c.rmsNormEps, accumulateInto: dx.pointer)
@@ -91,12 +95,13 @@ extension LlamaModel {
             } else {
                 let after = adapterStates(l)
                 restoreAdapterStates(l, states[l])
-                a = layerForward(l, input: inputs[l], positions: positions, segments: segments).0
+                a = layerForward(l, input: inputs[l], positions: positions, segments: segments, precision: precision).0
                 restoreAdapterStates(l, after)
             }
             // MLP: x_out = middle + down(silu(gate)·up)
             let dhidden = Tensor(zeros: [T, I])
-            Gemm.linearBackwardData(dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer)
+            Gemm.linearBackwardData(
+                dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer, precision: precision)
             adaptBackward(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T, into: dhidden.pointer)
             let dgate = Tensor(zeros: [T, I])
             let dup = Tensor(zeros: [T, I])
@@ -105,9 +110,11 @@ extension LlamaModel {
                 dup: dup.pointer)
             let dnormed2 = Tensor(zeros: [T, H])
             Gemm.linearBackwardData(
-                dgate.pointer, rows: T, weight: layer.gateProj, into: dnormed2.pointer, accumulate: true)
+                dgate.pointer, rows: T, weight: layer.gateProj, into: dnormed2.pointer, accumulate: true,
+                precision: precision)
             Gemm.linearBackwardData(
-                dup.pointer, rows: T, weight: layer.upProj, into: dnormed2.pointer, accumulate: true)
+                dup.pointer, rows: T, weight: layer.upProj, into: dnormed2.pointer, accumulate: true,
+                precision: precision)
             adaptBackward(l, .gateProj, dgate.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
             adaptBackward(l, .upProj, dup.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
             let dmiddle = dx  // the residual passes the gradient through
@@ -116,7 +123,8 @@ extension LlamaModel {
                 eps: c.rmsNormEps, accumulateInto: dmiddle.pointer)
             // Attention: middle = input + o(attention(q, k, v))
             let dattention = Tensor(zeros: [T, qDim])
-            Gemm.linearBackwardData(dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer)
+            Gemm.linearBackwardData(
+                dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer, precision: precision)
             adaptBackward(l, .oProj, dmiddle.pointer, x: a.attention.pointer, rows: T, into: dattention.pointer)
             let dq = Tensor(zeros: [T, qDim])
             let dk = Tensor(zeros: [T, kvDim])
@@ -133,9 +141,15 @@ extension LlamaModel {
             rope.backward(dq.pointer, rows: T, heads: c.numAttentionHeads, positions: positions)
             rope.backward(dk.pointer, rows: T, heads: c.numKeyValueHeads, positions: positions)
             let dnormed1 = Tensor(zeros: [T, H])
-            Gemm.linearBackwardData(dq.pointer, rows: T, weight: layer.qProj, into: dnormed1.pointer, accumulate: true)
-            Gemm.linearBackwardData(dk.pointer, rows: T, weight: layer.kProj, into: dnormed1.pointer, accumulate: true)
-            Gemm.linearBackwardData(dv.pointer, rows: T, weight: layer.vProj, into: dnormed1.pointer, accumulate: true)
+            Gemm.linearBackwardData(
+                dq.pointer, rows: T, weight: layer.qProj, into: dnormed1.pointer, accumulate: true, precision: precision
+            )
+            Gemm.linearBackwardData(
+                dk.pointer, rows: T, weight: layer.kProj, into: dnormed1.pointer, accumulate: true, precision: precision
+            )
+            Gemm.linearBackwardData(
+                dv.pointer, rows: T, weight: layer.vProj, into: dnormed1.pointer, accumulate: true, precision: precision
+            )
             adaptBackward(l, .qProj, dq.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .kProj, dk.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .vProj, dv.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
@@ -148,7 +162,9 @@ extension LlamaModel {
     }
 
     /// One decoder layer's training forward: its output and what its backward needs.
-    func layerForward(_ l: Int, input x: Tensor, positions: [Int], segments: [Int]) -> (LayerActivations, Tensor) {
+    func layerForward(
+        _ l: Int, input x: Tensor, positions: [Int], segments: [Int], precision: GemmPrecision
+    ) -> (LayerActivations, Tensor) {
         let c = configuration
         let layer = layers[l]
         let T = positions.count
@@ -163,9 +179,12 @@ extension LlamaModel {
             hidden: Tensor(zeros: [T, I]))
         Ops.rmsNorm(
             x.pointer, rows: T, dim: H, weight: layer.inputLayernorm, eps: c.rmsNormEps, into: a.normed1.pointer)
-        Ops.linear(a.normed1.pointer, rows: T, weight: layer.qProj, bias: layer.qBias, into: a.q.pointer)
-        Ops.linear(a.normed1.pointer, rows: T, weight: layer.kProj, bias: layer.kBias, into: a.k.pointer)
-        Ops.linear(a.normed1.pointer, rows: T, weight: layer.vProj, bias: layer.vBias, into: a.v.pointer)
+        Ops.linear(
+            a.normed1.pointer, rows: T, weight: layer.qProj, bias: layer.qBias, into: a.q.pointer, precision: precision)
+        Ops.linear(
+            a.normed1.pointer, rows: T, weight: layer.kProj, bias: layer.kBias, into: a.k.pointer, precision: precision)
+        Ops.linear(
+            a.normed1.pointer, rows: T, weight: layer.vProj, bias: layer.vBias, into: a.v.pointer, precision: precision)
         adapt(l, .qProj, a.normed1.pointer, rows: T, into: a.q.pointer)
         adapt(l, .kProj, a.normed1.pointer, rows: T, into: a.k.pointer)
         adapt(l, .vProj, a.normed1.pointer, rows: T, into: a.v.pointer)
@@ -180,19 +199,23 @@ extension LlamaModel {
             start += n
         }
         a.middle.pointer.update(from: x.pointer, count: T * H)
-        Ops.linear(a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer)
+        Ops.linear(
+            a.attention.pointer, rows: T, weight: layer.oProj, accumulateInto: a.middle.pointer, precision: precision)
         adapt(l, .oProj, a.attention.pointer, rows: T, into: a.middle.pointer)
         Ops.rmsNorm(
             a.middle.pointer, rows: T, dim: H, weight: layer.postAttentionLayernorm, eps: c.rmsNormEps,
             into: a.normed2.pointer)
-        Ops.linear(a.normed2.pointer, rows: T, weight: layer.gateProj, bias: nil, into: a.gate.pointer)
-        Ops.linear(a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer)
+        Ops.linear(
+            a.normed2.pointer, rows: T, weight: layer.gateProj, bias: nil, into: a.gate.pointer, precision: precision)
+        Ops.linear(
+            a.normed2.pointer, rows: T, weight: layer.upProj, bias: nil, into: a.up.pointer, precision: precision)
         adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
         adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
         Ops.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
         let next = Tensor(zeros: [T, H])
         next.pointer.update(from: a.middle.pointer, count: T * H)
-        Ops.linear(a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer)
+        Ops.linear(
+            a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer, precision: precision)
         adapt(l, .downProj, a.hidden.pointer, rows: T, into: next.pointer)
         return (a, next)
     }

@@ -6,9 +6,9 @@ enum Ops {
     /// out(rows, N) = x(rows, K) · Wᵀ (+ bias).
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, bias: [Float]?,
-        into out: UnsafeMutablePointer<Float>
+        into out: UnsafeMutablePointer<Float>, precision: GemmPrecision = .float32
     ) {
-        Gemm.linear(x, rows: rows, weight: weight, into: out)
+        Gemm.linear(x, rows: rows, weight: weight, into: out, precision: precision)
         guard let bias else { return }
         let n = weight.rows
         bias.withUnsafeBufferPointer { b in
@@ -21,9 +21,10 @@ enum Ops {
 
     /// out(rows, N) += x(rows, K) · Wᵀ — a projection added onto the residual stream.
     static func linear(
-        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, accumulateInto out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, accumulateInto out: UnsafeMutablePointer<Float>,
+        precision: GemmPrecision = .float32
     ) {
-        Gemm.linear(x, rows: rows, weight: weight, into: out, accumulate: true)
+        Gemm.linear(x, rows: rows, weight: weight, into: out, accumulate: true, precision: precision)
     }
 
     static func rmsNorm(

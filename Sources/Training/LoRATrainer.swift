@@ -34,6 +34,10 @@ public final class LoRATrainer {
         public var seed: UInt64 = 42
         /// Recompute each layer in the backward pass instead of keeping its activations.
         public var gradientCheckpointing = false
+        /// The arithmetic of the GEMMs with the frozen base weights (`bf16: true` in
+        /// TrainingArguments is `.bfloat16`); adapter weights, their gradients and the optimizer
+        /// stay float32, and evaluation runs in float32.
+        public var precision = GemmPrecision.float32
         /// Pack the rows of each batch into sequences of up to `packLength` tokens (positions and
         /// attention restart at each row): the same batches in fewer, larger matrix products.
         public var packing = false
@@ -175,7 +179,8 @@ public final class LoRATrainer {
                     loss +=
                         w
                         * (try model.lossAndGradients(
-                            ids: e.ids, labels: e.labels, gradientScale: w, checkpointing: p.gradientCheckpointing))
+                            ids: e.ids, labels: e.labels, gradientScale: w, checkpointing: p.gradientCheckpointing,
+                            precision: p.precision))
                 } else {
                     // One packed sequence: its mean loss over all its targets, weighted by their share.
                     var ids: [Int] = []
@@ -191,7 +196,7 @@ public final class LoRATrainer {
                         w
                         * (try model.lossAndGradients(
                             ids: ids, labels: labels, segments: group.map(\.ids.count), gradientScale: w,
-                            checkpointing: p.gradientCheckpointing))
+                            checkpointing: p.gradientCheckpointing, precision: p.precision))
                 }
                 tokens += group.reduce(0) { $0 + $1.ids.count }
             }

@@ -346,5 +346,12 @@ import TestSupport
         let unknown = try train([])
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("error: \(config.path): unknown key 'num_epochs'"))
+        // TrainingArguments' precision switches: bf16 is taken, fp16 is refused by name.
+        try Data("max_steps: 1\nper_device_train_batch_size: 1\nbf16: true\n".utf8).write(to: config)
+        let bf16 = try train([])
+        #expect(bf16.status == 0 && bf16.stderr.contains("bf16: GEMMs with the frozen weights in bfloat16"))
+        try Data("max_steps: 1\nfp16: true\n".utf8).write(to: config)
+        let fp16 = try train([])
+        #expect(fp16.status != 0 && fp16.stderr.contains("error: \(config.path): 'fp16: true' is not implemented"))
     }
 }

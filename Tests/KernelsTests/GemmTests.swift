@@ -89,7 +89,11 @@ import Testing
 
     /// A weight in `format` built from floats; also returns the dequantized floats it holds.
     static func weight(_ format: WeightFormat, rows: Int, columns: Int, seed: UInt64) -> (WeightMatrix, [Float]) {
-        let values = random(rows * columns, seed: seed)
+        weight(format, values: random(rows * columns, seed: seed), rows: rows, columns: columns)
+    }
+
+    /// A weight in `format` holding `values` (rounded to the format); also returns the floats it holds.
+    static func weight(_ format: WeightFormat, values: [Float], rows: Int, columns: Int) -> (WeightMatrix, [Float]) {
         let rowBytes = format.rowBytes(columns)
         let storage = ByteStorage(count: rows * rowBytes)
         var exact = [Float](repeating: 0, count: rows * columns)

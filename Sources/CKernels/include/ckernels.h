@@ -122,3 +122,24 @@ void ck_silu_mul_backward(int path, const float *dout, const float *gate, const 
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Whether the CPU has AVX-512 BF16 dot products (vdpbf16ps).
+int ck_has_bf16_dot(void);
+/// Rounds each float to the nearest bfloat16 (ties to even; NaN stays NaN), kept as a float.
+void ck_round_bf16(float *x, ptrdiff_t n);
+/// Turns `panels` consecutive packed panels of layout [depth][width] floats, in place, into bf16
+/// pair panels of layout [(depth+1)/2][width] uint32: element (kp, w) holds bf16(row 2kp) in its
+/// low half and bf16(row 2kp+1) (0 past depth) in its high half; panel p then starts at
+/// p·((depth+1)/2)·width.
+void ck_pack_bf16_pairs(float *block, int panels, int width, int depth);
+/// C[MR×NR tile] (+)= A·B over `pairs` bf16 pair steps of pair panels (see ck_pack_bf16_pairs),
+/// accumulating in float32: with vdpbf16ps when `hardware` (the CPU must have it), else in C in
+/// the same order (each pair's odd product first).
+void ck_gemm_tile_bf16(int hardware, int pairs, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc,
+                       int rows, int cols, int accumulate);
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,53 @@
+// bfloat16 compute for the GEMM: operands rounded to bf16, products accumulated in float32.
+#include "ckernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
+#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CK_CLONES
+#endif
+
+int ck_has_bf16_dot(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/// The bf16 bits of a float's bits, rounded to nearest even (as vcvtneps2bf16); NaN stays a
+/// quiet NaN. Branch-free (a select), so loops over it vectorize.
+static inline uint32_t to_bf16(uint32_t bits) {
+    uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    uint32_t quiet = (bits >> 16) | 0x40u;
+    return (bits & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
+}
+
+CK_CLONES void ck_round_bf16(float *x, ptrdiff_t n) {
+    uint32_t *u = (uint32_t *)x;
+    for (ptrdiff_t i = 0; i < n; i++) u[i] = to_bf16(u[i]) << 16;
+}
+
+CK_CLONES void ck_pack_bf16_pairs(float *block, int panels, int width, int depth) {
+    const int pairs = (depth + 1) / 2;
+    uint32_t *out = (uint32_t *)block;
+    const uint32_t *in = (const uint32_t *)block;
+    // In place, panel by panel and pair by pair: pair kp of panel p is written at or before the
+    // rows 2kp and 2kp+1 it reads, and each lane is read before it is overwritten.
+    for (int p = 0; p < panels; p++) {
+        const uint32_t *src = in + (ptrdiff_t)p * depth * width;
+        uint32_t *dst = out + (ptrdiff_t)p * pairs * width;
+        for (int kp = 0; kp < pairs; kp++) {
+            const uint32_t *even = src + (ptrdiff_t)(2 * kp) * width;
+            uint32_t *pair = dst + (ptrdiff_t)kp * width;
+            if (2 * kp + 1 < depth) {
+                const uint32_t *odd = even + width;
+                for (int w = 0; w < width; w++) pair[w] = to_bf16(even[w]) | to_bf16(odd[w]) << 16;
+            } else {
+                for (int w = 0; w < width; w++) pair[w] = to_bf16(even[w]);
+            }
+        }
+    }
+}
