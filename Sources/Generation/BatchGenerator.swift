@@ -91,14 +91,14 @@ public final class BatchGenerator: @unchecked Sendable {
     }
 
     /// Starts the decoding thread. The KV cache for `slots × context` tokens is allocated here.
-    public init(model: LlamaModel, tokenizer: Tokenizer, slots: Int, context: Int, maxQueue: Int = 64) {
+    public init(model: LlamaModel, tokenizer: Tokenizer, slots: Int, context: Int, maxQueue: Int = 64) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.slots = max(1, slots)
         self.context = min(max(2, context), model.configuration.maxPositionEmbeddings)
         self.maxQueue = maxQueue
         endOfSequenceIDs = tokenizer.eosTokenIDs.union(model.configuration.eosTokenIDs)
-        cache = KVCache(configuration: model.configuration, slots: self.slots, capacity: self.context)
+        cache = try KVCache(configuration: model.configuration, slots: self.slots, capacity: self.context)
         let thread = Thread { [self] in loop() }
         thread.name = "swiftlora-decode"
         thread.stackSize = 8 << 20

@@ -61,7 +61,7 @@ public final class Generator: @unchecked Sendable {
             throw GenerationError.promptTooLong(tokens: promptIDs.count, context: limit)
         }
         let capacity = min(limit, promptIDs.count + parameters.maxTokens)
-        let cache = KVCache(configuration: model.configuration, slots: 1, capacity: capacity)
+        let cache = try KVCache(configuration: model.configuration, slots: 1, capacity: capacity)
         var state = DecodingState(
             promptIDs: promptIDs, parameters: parameters, capacity: capacity, tokenizer: tokenizer)
         while state.finish == nil {

@@ -68,7 +68,8 @@ struct GenerateBench: ParsableCommand {
         var prefill: [Double] = []
         var decode: [Double] = []
         for _ in 0..<repeats {
-            let cache = KVCache(configuration: model.configuration, slots: 1, capacity: promptTokens + decodeTokens + 1)
+            let cache = try KVCache(
+                configuration: model.configuration, slots: 1, capacity: promptTokens + decodeTokens + 1)
             var start = Date()
             var logits = try model.forward([.init(slot: 0, tokens: prompt)], cache: cache, outputs: .last)
             prefill.append(Double(promptTokens) / Date().timeIntervalSince(start))

@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
         configuration.runsDirectory = runs.map { URL(fileURLWithPath: $0) }
 
         let loaded = try model.load()
-        let server = ModelServer(loaded: loaded, configuration: configuration)
+        let server = try ModelServer(loaded: loaded, configuration: configuration)
         for spec in adapter {
             let split = spec.split(separator: "=", maxSplits: 1)
             let (name, path) = (String(split[0]), split.count > 1 ? String(split[1]) : "")

@@ -25,15 +25,23 @@ public final class KVCache: @unchecked Sendable {
     /// Positions filled in each slot.
     public private(set) var lengths: [Int]
 
-    /// A cache for `slots` sequences of up to `capacity` positions each.
-    public init(configuration: LlamaConfiguration, slots: Int, capacity: Int) {
+    /// A cache for `slots` sequences of up to `capacity` positions each. Throws
+    /// ``ModelError/outOfMemory(_:)`` when the address space for it cannot be reserved.
+    public init(configuration: LlamaConfiguration, slots: Int, capacity: Int) throws {
         self.slots = slots
         self.capacity = capacity
         layers = configuration.numHiddenLayers
         rowWidth = configuration.numKeyValueHeads * configuration.headDim
-        let count = slots * capacity * configuration.numKeyValueHeads * configuration.headDim
-        keys = (0..<layers).map { _ in PageBuffer(count: count) }
-        values = (0..<layers).map { _ in PageBuffer(count: count) }
+        guard slots >= 0, capacity >= 0 else {
+            throw ModelError.invalidInput("a KV cache needs slots ≥ 0 and capacity ≥ 0, got \(slots) and \(capacity)")
+        }
+        let (perSlot, overflow1) = capacity.multipliedReportingOverflow(by: rowWidth)
+        let (count, overflow2) = slots.multipliedReportingOverflow(by: perSlot)
+        guard !overflow1, !overflow2 else {
+            throw ModelError.outOfMemory("a KV cache of \(slots) slots × \(capacity) positions is too large")
+        }
+        keys = try (0..<layers).map { _ in try PageBuffer(count: count) }
+        values = try (0..<layers).map { _ in try PageBuffer(count: count) }
         lengths = Array(repeating: 0, count: slots)
     }
 
@@ -72,11 +80,15 @@ final class PageBuffer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let bytes: Int
 
-    init(count: Int) {
-        bytes = max(1, count) * MemoryLayout<Float>.stride
-        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+    init(count: Int) throws {
+        let (size, overflow) = max(1, count).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        bytes = size
+        guard !overflow, let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             raw != MAP_FAILED
-        else { fatalError("cannot reserve \(bytes) bytes for the KV cache") }
+        else {
+            throw ModelError.outOfMemory(
+                "cannot reserve \(overflow ? "\(count) floats" : "\(size) bytes") for the KV cache")
+        }
         pointer = raw.assumingMemoryBound(to: Float.self)
     }
 

@@ -9,7 +9,7 @@ import Kernels
 ///
 /// ```swift
 /// let loaded = try ModelLoader.load(path: "SmolLM2-135M-Instruct.Q4_1.gguf")
-/// let cache = KVCache(configuration: loaded.model.configuration, slots: 1, capacity: 512)
+/// let cache = try KVCache(configuration: loaded.model.configuration, slots: 1, capacity: 512)
 /// let logits = try loaded.model.forward([.init(slot: 0, tokens: ids)], cache: cache, outputs: .last)
 /// ```
 public final class LlamaModel: @unchecked Sendable {
@@ -188,7 +188,7 @@ public final class LlamaModel: @unchecked Sendable {
     public func logits(inputIDs: [[Int]], attentionMask: [[Int]]? = nil) throws -> Tensor {
         let B = inputIDs.count
         let T = inputIDs.map(\.count).max() ?? 0
-        let cache = KVCache(configuration: configuration, slots: max(B, 1), capacity: max(T, 1))
+        let cache = try KVCache(configuration: configuration, slots: max(B, 1), capacity: max(T, 1))
         var batch: [Sequence] = []
         var kept: [[Int]] = []
         for (b, row) in inputIDs.enumerated() {

@@ -7,6 +7,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(String, expected: [Int], found: [Int])
     case contextOverflow(requested: Int, limit: Int)
     case invalidInput(String)
+    /// Memory (or address space) for a buffer could not be had.
+    case outOfMemory(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .contextOverflow(let requested, let limit):
             "sequence of \(requested) tokens exceeds the context of \(limit)"
         case .invalidInput(let message): message
+        case .outOfMemory(let message): message
         }
     }
 }

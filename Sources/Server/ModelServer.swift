@@ -23,12 +23,14 @@ public final class ModelServer: Sendable {
     /// The name clients use for the base model.
     public let baseName: String
 
-    public init(loaded: LoadedModel, configuration: ServerConfiguration, logger: Logger = Logger(label: "lora.serve")) {
+    public init(
+        loaded: LoadedModel, configuration: ServerConfiguration, logger: Logger = Logger(label: "lora.serve")
+    ) throws {
         self.loaded = loaded
         self.configuration = configuration
         self.logger = logger
         baseName = loaded.name
-        batch = BatchGenerator(
+        batch = try BatchGenerator(
             model: loaded.model, tokenizer: loaded.tokenizer, slots: configuration.maxConcurrent,
             context: configuration.context, maxQueue: configuration.maxQueue)
         adapters = AdapterRegistry(model: loaded.model, root: configuration.adapterDirectory)

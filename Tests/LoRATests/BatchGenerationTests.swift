@@ -41,7 +41,7 @@ import Tokenizers
         ).greedy_ids
         let adapter = try LoRAAdapter.adapterSet(
             [(try LoRAAdapter.load(folder: Fixtures.url("smollm2/peft-adapter-qv")), 1)], for: loaded.model)
-        let batch = BatchGenerator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 3, context: 512)
+        let batch = try BatchGenerator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 3, context: 512)
         defer { batch.shutDown() }
 
         var jobs: [(request: GenerationRequest, want: [Int])] = prompts.map { prompt in
@@ -78,7 +78,7 @@ import Tokenizers
     @Test func queueLimitCancellationAndTimeouts() async throws {
         guard let url = try Fixtures.smolLM2GGUF() else { return }
         let loaded = try ModelLoader.load(path: url.path)
-        let batch = BatchGenerator(
+        let batch = try BatchGenerator(
             model: loaded.model, tokenizer: loaded.tokenizer, slots: 1, context: 4096, maxQueue: 1)
         defer { batch.shutDown() }
         var endless = GenerationParameters.greedy

@@ -44,6 +44,18 @@ import Tokenizers
         }
     }
 
+    @Test func aCacheTooLargeToReserveIsAnError() throws {
+        let configuration = try ModelLoader.load(path: Fixtures.url("tiny-qwen2").path).model.configuration
+        let row = configuration.numKeyValueHeads * configuration.headDim
+        // 2^49 bytes per layer: past the 47-bit user address space, so mmap refuses it.
+        #expect(throws: ModelError.self) {
+            try KVCache(configuration: configuration, slots: 1, capacity: (1 << 47) / row)
+        }
+        // A size that does not fit in an Int.
+        #expect(throws: ModelError.self) { try KVCache(configuration: configuration, slots: 4, capacity: Int.max / 2) }
+        #expect(throws: ModelError.self) { try KVCache(configuration: configuration, slots: -1, capacity: 8) }
+    }
+
     @Test func batchedDecodingEqualsOneAtATime() throws {
         // Two sequences of different lengths in one forward call, then decoding steps together,
         // give the same logits as running each alone.
@@ -52,13 +64,13 @@ import Tokenizers
         let V = model.configuration.vocabSize
         let a = [5, 17, 300, 9, 44, 1000, 2]
         let b = [7, 7, 80]
-        let together = KVCache(configuration: model.configuration, slots: 2, capacity: 16)
+        let together = try KVCache(configuration: model.configuration, slots: 2, capacity: 16)
         let prefill = try model.forward(
             [.init(slot: 0, tokens: a), .init(slot: 1, tokens: b)], cache: together, outputs: .last)
         let step = try model.forward(
             [.init(slot: 0, tokens: [11]), .init(slot: 1, tokens: [12])], cache: together, outputs: .last)
         for (slot, tokens, next) in [(0, a, 11), (1, b, 12)] {
-            let alone = KVCache(configuration: model.configuration, slots: 1, capacity: 16)
+            let alone = try KVCache(configuration: model.configuration, slots: 1, capacity: 16)
             let p = try model.forward([.init(slot: 0, tokens: tokens)], cache: alone, outputs: .last)
             let s = try model.forward([.init(slot: 0, tokens: [next])], cache: alone, outputs: .last)
             for j in 0..<V {

@@ -23,7 +23,7 @@ struct LiveServer {
         configuration.port = 0
         var logger = Logger(label: "test.serve")
         logger.logLevel = .critical  // cancelling the server task at the end logs shutdown errors
-        let server = ModelServer(loaded: loaded, configuration: configuration, logger: logger)
+        let server = try ModelServer(loaded: loaded, configuration: configuration, logger: logger)
         try setUp(server)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { port in continuation.yield(port) } }
