@@ -5,10 +5,8 @@
 #include <immintrin.h>
 #endif
 
-static inline float h2f(const uint8_t *p) { return ck_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
-
 #if defined(__x86_64__)
-// Half → float with the F16C instruction (every AVX-512 CPU has it).
+// Half → float with the F16C instruction (every AVX-512 CPU has it; AVX2 callers check for it).
 __attribute__((target("f16c"))) static inline float h2f_fast(const uint8_t *p) {
     return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
 }
@@ -160,6 +158,87 @@ __attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q6_k_avx51
     return _mm512_reduce_add_ps(acc);
 }
 
+// AVX2 versions of the three 32-element formats (decode on CPUs without AVX-512). Decode streams
+// every weight once per token; prefetching ~600 bytes (about two rows) ahead hides the memory
+// latency the hardware prefetcher leaves (decode 31 → 40 tokens/s on a 2-core Zen 3).
+#define CK_PREFETCH_AHEAD 640
+__attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 16 bytes of nibbles as four groups of 8 floats: elements 0–7, 8–15 (low nibbles), 16–23, 24–31 (high).
+__attribute__((target("avx2"))) static inline void nibbles_avx2(const uint8_t *qs, __m256 q[4]) {
+    __m256i w0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
+    __m256i w1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8)));
+    __m256i mask = _mm256_set1_epi32(0xf);
+    q[0] = _mm256_cvtepi32_ps(_mm256_and_si256(w0, mask));
+    q[1] = _mm256_cvtepi32_ps(_mm256_and_si256(w1, mask));
+    q[2] = _mm256_cvtepi32_ps(_mm256_srli_epi32(w0, 4));
+    q[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(w1, 4));
+}
+
+// Σ q·x over one block of 32 (four FMA chains folded at the end).
+__attribute__((target("avx2,fma"))) static inline __m256 block_dot_avx2(const __m256 q[4], const float *xb) {
+    __m256 s01 = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(xb + 8), _mm256_mul_ps(q[0], _mm256_loadu_ps(xb)));
+    __m256 s23 = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(xb + 24), _mm256_mul_ps(q[2], _mm256_loadu_ps(xb + 16)));
+    return _mm256_add_ps(s01, s23);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_1_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 20;
+        const float *xb = x + b * 32;
+        _mm_prefetch((const char *)(blk + CK_PREFETCH_AHEAD), _MM_HINT_T0);
+        __m256 q[4];
+        nibbles_avx2(blk + 4, q);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_fast(blk)), block_dot_avx2(q, xb), acc);
+        __m256 sx = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+                                  _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(h2f_fast(blk + 2)), sx, accm);
+    }
+    return hsum_avx2(_mm256_add_ps(acc, accm));
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_0_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    __m256 eight = _mm256_set1_ps(8.0f);
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 18;
+        _mm_prefetch((const char *)(blk + CK_PREFETCH_AHEAD), _MM_HINT_T0);
+        __m256 q[4];
+        nibbles_avx2(blk + 2, q);
+        for (int i = 0; i < 4; i++) q[i] = _mm256_sub_ps(q[i], eight);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_fast(blk)), block_dot_avx2(q, x + b * 32), acc);
+    }
+    return hsum_avx2(acc);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float dot_q8_0_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 34;
+        _mm_prefetch((const char *)(blk + CK_PREFETCH_AHEAD), _MM_HINT_T0);
+        __m256 q[4];
+        for (int i = 0; i < 4; i++)
+            q[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * i))));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_fast(blk)), block_dot_avx2(q, x + b * 32), acc);
+    }
+    return hsum_avx2(acc);
+}
+
+static int has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+}
+
 static int has_avx512bw(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -184,6 +263,7 @@ static float dot_generic(void (*dequant)(const uint8_t *, float *, ptrdiff_t), i
 float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
     if (has_avx512bw()) return dot_q4_1_avx512(row, x, n);
+    if (has_avx2()) return dot_q4_1_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q4_1, 20, row, x, n);
 }
@@ -191,6 +271,7 @@ float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n) {
 float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
     if (has_avx512bw()) return dot_q4_0_avx512(row, x, n);
+    if (has_avx2()) return dot_q4_0_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q4_0, 18, row, x, n);
 }
@@ -198,6 +279,7 @@ float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n) {
 float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
     if (has_avx512bw()) return dot_q8_0_avx512(row, x, n);
+    if (has_avx2()) return dot_q8_0_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q8_0, 34, row, x, n);
 }

@@ -413,14 +413,15 @@ public enum Gemm {
 
     typealias FusedDot = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, Int) -> Float
 
-    /// The fused dequantize-dot kernel of a format, where one exists.
-    static func fusedDot(_ format: WeightFormat) -> FusedDot? {
-        switch format {
-        case .q4_1: ck_dot_q4_1
-        case .q4_0: ck_dot_q4_0
-        case .q8_0: ck_dot_q8_0
-        case .q4_K: ck_dot_q4_k
-        case .q6_K: ck_dot_q6_k
+    /// The fused dequantize-dot kernel of a format on a path, where one exists (AVX2 has the
+    /// 32-element formats; AVX-512 also the K-quants).
+    static func fusedDot(_ format: WeightFormat, path: KernelPath) -> FusedDot? {
+        switch (format, path) {
+        case (.q4_1, .avx2), (.q4_1, .avx512): ck_dot_q4_1
+        case (.q4_0, .avx2), (.q4_0, .avx512): ck_dot_q4_0
+        case (.q8_0, .avx2), (.q8_0, .avx512): ck_dot_q8_0
+        case (.q4_K, .avx512): ck_dot_q4_k
+        case (.q6_K, .avx512): ck_dot_q6_k
         default: nil
         }
     }
@@ -439,7 +440,7 @@ public enum Gemm {
         let path = activePath.rawValue
         let threads = n * k < 65536 ? 1 : ThreadPool.shared.threadCount
         // Formats with a fused dequantize-dot kernel skip the dequantized row entirely.
-        let fused = activePath == .avx512 && m <= 4 ? fusedDot(weight.format) : nil
+        let fused = m <= 4 ? fusedDot(weight.format, path: activePath) : nil
         func body(_ t: Int) {
             let start = t * n / threads
             let end = (t + 1) * n / threads

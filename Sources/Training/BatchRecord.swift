@@ -43,7 +43,7 @@ enum StepLines {
                 kept += line + "\n"
             }
         }
-        FileManager.default.createFile(atPath: url.path, contents: Data(kept.utf8))
+        try Data(kept.utf8).write(to: url, options: .atomic)
         let handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
         return handle
