@@ -172,8 +172,8 @@ public enum Gemm {
     /// B blocks and the A blocks it needs.
     ///
     /// With `.bfloat16` each packed block is rounded to bf16 in place, or turned into bf16 pair
-    /// panels (half as many steps of depth, each element a pair of bf16 in 4 bytes, so buffers
-    /// and offsets keep their float sizes with `steps(depth)` in place of `depth`).
+    /// panels in place (half as many steps of depth, each element a pair of bf16 in 4 bytes, so a
+    /// block's panels sit `steps(depth)` elements apart inside its float32-sized region).
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
         columnAlignment: Int = 1, precision: GemmPrecision = .float32, packA: PackA, packB: PackB
@@ -219,7 +219,8 @@ public enum Gemm {
         let threads = splitRows ? available : min(available, units)
         let kBlock = depthBlock(k)
         // When threads split N, every thread needs all of A: pack it once, together, up front
-        // (panels of k block kb start at steps(kb·kBlock)·mPadded), instead of once per thread.
+        // (block (kb, i0) at kb·kBlock·mPadded + i0·depth), instead of once per thread. Each block
+        // keeps its float32-sized region: pair panels are compacted at its start, in place.
         let mPadded = (m + mr - 1) / mr * mr
         var sharedA: UnsafeMutablePointer<Float>?
         if !splitRows && threads > 1 && mPadded * k <= 1 << 22 {
@@ -230,7 +231,7 @@ public enum Gemm {
                 let k0 = item / mBlocks * kBlock
                 let i0 = item % mBlocks * mc
                 let depth = min(kBlock, k - k0)
-                packBlockA(i0, k0, min(mc, m - i0), depth, buffer + steps(k0) * mPadded + i0 * steps(depth))
+                packBlockA(i0, k0, min(mc, m - i0), depth, buffer + k0 * mPadded + i0 * depth)
             }
             sharedA = buffer
         }
@@ -269,7 +270,7 @@ public enum Gemm {
                         let rows = min(mc, iEnd - i0)
                         let aBlock: UnsafeMutablePointer<Float>
                         if let sharedA {
-                            aBlock = sharedA + steps(k0) * mPadded + i0 * depthSteps
+                            aBlock = sharedA + k0 * mPadded + i0 * depth
                         } else {
                             packBlockA(i0, k0, rows, depth, aBuffer)
                             aBlock = aBuffer
