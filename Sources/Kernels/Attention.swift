@@ -131,8 +131,12 @@ extension Attention {
         // order so the result does not depend on which thread ran what.
         let blocks = (T + causalBlock - 1) / causalBlock
         let tasks = heads * blocks
-        let dkPartial = UnsafeMutablePointer<Float>.allocate(capacity: tasks * T * D)
-        let dvPartial = UnsafeMutablePointer<Float>.allocate(capacity: tasks * T * D)
+        // A task's partials cover only the keys its block sees; they are laid end to end.
+        func keys(_ task: Int) -> Int { min(T, (blocks - task / heads) * causalBlock) }
+        var offsets = [Int](repeating: 0, count: tasks + 1)
+        for task in 0..<tasks { offsets[task + 1] = offsets[task] + keys(task) * D }
+        let dkPartial = UnsafeMutablePointer<Float>.allocate(capacity: offsets[tasks])
+        let dvPartial = UnsafeMutablePointer<Float>.allocate(capacity: offsets[tasks])
         defer {
             dkPartial.deallocate()
             dvPartial.deallocate()
@@ -143,14 +147,14 @@ extension Attention {
             let r0 = b * causalBlock
             let r1 = min(T, r0 + causalBlock)
             let rows = r1 - r0
-            let n = r1  // keys 0 ..< r1 are visible to some row of the block
+            let n = r1  // keys 0 ..< r1 are visible to some row of the block (= keys(task))
             let kvh = h / group
             let qh = q + h * D
             let kh = k + kvh * D
             let vh = v + kvh * D
             let doh = dout + r0 * qStride + h * D
-            let dkh = dkPartial + task * T * D
-            let dvh = dvPartial + task * T * D
+            let dkh = dkPartial + offsets[task]
+            let dvh = dvPartial + offsets[task]
             let p = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
             defer {
@@ -188,13 +192,12 @@ extension Attention {
                 ldb: qStride, beta: 0, c: dkh, ldc: D)
         }
         for task in 0..<tasks {
-            let n = min(T, (blocks - task / heads) * causalBlock)
             let kvh = task % heads / group
-            for t in 0..<n {
+            for t in 0..<keys(task) {
                 let dkRow = dk + t * kvStride + kvh * D
                 let dvRow = dv + t * kvStride + kvh * D
-                let dkp = dkPartial + (task * T + t) * D
-                let dvp = dvPartial + (task * T + t) * D
+                let dkp = dkPartial + offsets[task] + t * D
+                let dvp = dvPartial + offsets[task] + t * D
                 for d in 0..<D {
                     dkRow[d] += dkp[d]
                     dvRow[d] += dvp[d]

@@ -91,8 +91,9 @@ import Testing
         #expect(d[vocab..<(2 * vocab)].allSatisfy { $0 == 0 })  // row 1 predicts label[2] = -100
     }
 
-    @Test func attentionWithGroupedHeads() {
-        let (T, heads, kvHeads, D) = (5, 4, 2, 4)
+    /// One block of query rows, and three (the last partial), whose per-task key ranges differ.
+    @Test(arguments: [5, 150]) func attentionWithGroupedHeads(T: Int) {
+        let (heads, kvHeads, D) = (4, 2, 4)
         let q = GemmTests.random(T * heads * D, seed: 61)
         let k = GemmTests.random(T * kvHeads * D, seed: 62)
         let v = GemmTests.random(T * kvHeads * D, seed: 63)
