@@ -86,12 +86,22 @@ extension Activations {
 /// Mean cross-entropy of next-token prediction over labelled positions, as transformers'
 /// causal-LM loss: logits at row `t` predict `labels[t + 1]`; a label of -100 is ignored.
 public enum CrossEntropy {
-    /// Returns the loss and writes `dlogits` = ∂loss/∂logits (zero at unlabelled rows).
+    /// Returns the loss and writes `dlogits` = ∂loss/∂logits (zero at unlabelled rows). Row `t`
+    /// of `logits` predicts `labels[t + 1]` (a causal LM's shift, as transformers computes it).
     public static func forwardBackward(
         logits: UnsafePointer<Float>, labels: [Int], vocab: Int, dlogits: UnsafeMutablePointer<Float>
     ) -> Float {
         let rows = labels.count
         let targets = (0..<rows).map { $0 + 1 < rows ? labels[$0 + 1] : -100 }
+        return forwardBackward(logits: logits, targets: targets, vocab: vocab, dlogits: dlogits)
+    }
+
+    /// The mean loss over rows whose target is not -100 (row `i` of `logits` is scored against
+    /// `targets[i]`), and `dlogits` = ∂loss/∂logits (zero at ignored rows).
+    public static func forwardBackward(
+        logits: UnsafePointer<Float>, targets: [Int], vocab: Int, dlogits: UnsafeMutablePointer<Float>
+    ) -> Float {
+        let rows = targets.count
         let count = targets.filter { $0 != -100 }.count
         dlogits.update(repeating: 0, count: rows * vocab)
         guard count > 0 else { return 0 }

@@ -71,19 +71,29 @@ extension LlamaModel {
         }
         let final = Tensor(zeros: [T, H])
         Ops.rmsNorm(x.pointer, rows: T, dim: H, weight: norm, eps: c.rmsNormEps, into: final.pointer)
-        let logits = Tensor(zeros: [T, c.vocabSize])
-        Ops.linear(final.pointer, rows: T, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
-        let dlogits = Tensor(zeros: [T, c.vocabSize])
+        // The LM head runs only on the positions that predict a label (position t predicts
+        // labels[t + 1]): a masked prompt costs no logits, forward or backward. Each row's loss and
+        // gradient are the same as over all T rows.
+        let scored = (0..<(T - 1)).filter { labels[$0 + 1] != -100 }
+        let R = scored.count
+        let head = Tensor(zeros: [R, H])
+        for (i, t) in scored.enumerated() { (head.pointer + i * H).update(from: final.pointer + t * H, count: H) }
+        let logits = Tensor(zeros: [R, c.vocabSize])
+        Ops.linear(head.pointer, rows: R, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
+        let dlogits = Tensor(zeros: [R, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
-            logits: logits.pointer, labels: labels, vocab: c.vocabSize, dlogits: dlogits.pointer)
+            logits: logits.pointer, targets: scored.map { labels[$0 + 1] }, vocab: c.vocabSize,
+            dlogits: dlogits.pointer)
 
         if gradientScale != 1 {
             for i in 0..<dlogits.count { dlogits.pointer[i] *= gradientScale }
         }
 
         // Backward.
+        let dhead = Tensor(zeros: [R, H])
+        Gemm.linearBackwardData(dlogits.pointer, rows: R, weight: lmHead, into: dhead.pointer, precision: precision)
         let dfinal = Tensor(zeros: [T, H])
-        Gemm.linearBackwardData(dlogits.pointer, rows: T, weight: lmHead, into: dfinal.pointer, precision: precision)
+        for (i, t) in scored.enumerated() { (dfinal.pointer + t * H).update(from: dhead.pointer + i * H, count: H) }
         var dx = Tensor(zeros: [T, H])
         Ops.rmsNormBackward(
             dfinal.pointer, x: x.pointer, weight: norm, rows: T, dim: H, eps: c.rmsNormEps, accumulateInto: dx.pointer)
