@@ -17,8 +17,9 @@ int ck_has_bf16_dot(void) {
 #endif
 }
 
-/// The bf16 bits of a float's bits, rounded to nearest even (as vcvtneps2bf16); NaN stays a
-/// quiet NaN. Branch-free (a select), so loops over it vectorize.
+/// The bf16 bits of a float's bits, rounded to nearest even; NaN stays a quiet NaN, subnormals
+/// are kept (as PyTorch rounds; vcvtneps2bf16 would flush them). Branch-free (a select), so loops
+/// over it vectorize.
 static inline uint32_t to_bf16(uint32_t bits) {
     uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
     uint32_t quiet = (bits >> 16) | 0x40u;

@@ -16,7 +16,8 @@ public enum GemmPrecision: String, Sendable, CaseIterable, Codable {
     /// float32 operands, float32 accumulation.
     case float32
     /// Both operands rounded to bfloat16 (as PyTorch's bf16 autocast feeds a linear layer), the
-    /// products accumulated in float32 and the result kept in float32. On CPUs with AVX-512 BF16
+    /// products accumulated in float32 and the result kept in float32 (autocast would round it
+    /// to bf16). On CPUs with AVX-512 BF16
     /// this runs on vdpbf16ps (two products per lane per instruction); elsewhere the rounded
     /// operands go through the float32 micro-kernel (the same numbers, no faster).
     case bfloat16
@@ -63,9 +64,12 @@ public enum Gemm {
     /// them and the AVX-512 path is active.
     @TaskLocal public static var forcedBF16Kernel: BF16Kernel?
 
+    /// Whether pair panels run on vdpbf16ps (else on its C model).
+    static var bf16PairsInHardware: Bool { hasBF16Dot && activePath == .avx512 }
+
     /// The bfloat16 feeding in use.
     public static var bf16Kernel: BF16Kernel {
-        forcedBF16Kernel ?? (hasBF16Dot && activePath == .avx512 ? .pairs : .roundedFloat)
+        forcedBF16Kernel ?? (bf16PairsInHardware ? .pairs : .roundedFloat)
     }
 
     /// Rounds `count` floats in place to the nearest bfloat16 (ties to even), as the bfloat16
@@ -173,7 +177,8 @@ public enum Gemm {
     ///
     /// With `.bfloat16` each packed block is rounded to bf16 in place, or turned into bf16 pair
     /// panels in place (half as many steps of depth, each element a pair of bf16 in 4 bytes, so a
-    /// block's panels sit `steps(depth)` elements apart inside its float32-sized region).
+    /// block's panels sit `steps(depth)·MR` (A) or `·NR` (B) elements apart inside its
+    /// float32-sized region).
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
         columnAlignment: Int = 1, precision: GemmPrecision = .float32, packA: PackA, packB: PackB
@@ -185,7 +190,7 @@ public enum Gemm {
         }
         let path = activePath.rawValue
         let pairs = precision == .bfloat16 && bf16Kernel == .pairs
-        let hardware: Int32 = pairs && hasBF16Dot && activePath == .avx512 ? 1 : 0
+        let hardware: Int32 = pairs && bf16PairsInHardware ? 1 : 0
         /// Micro-kernel steps over `depth` values of k.
         func steps(_ depth: Int) -> Int { pairs ? (depth + 1) / 2 : depth }
         /// Leaves a packed block of `count` rows or columns in the kernel's operand form.
@@ -412,7 +417,7 @@ public enum Gemm {
         }
     }
 
-    typealias FusedDot = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, Int) -> Float
+    typealias FusedDot = @convention(c) (Int32, UnsafePointer<UInt8>?, UnsafePointer<Float>?, Int) -> Float
 
     /// The fused dequantize-dot kernel of a format on a path, where one exists (AVX2 has the
     /// 32-element formats; AVX-512 also the K-quants).
@@ -449,7 +454,7 @@ public enum Gemm {
                 for j in start..<end {
                     let q = weight.row(j).assumingMemoryBound(to: UInt8.self)
                     for i in 0..<m {
-                        let s = fused(q, x + i * k, k)
+                        let s = fused(path, q, x + i * k, k)
                         if accumulate { out[i * n + j] += s } else { out[i * n + j] = s }
                     }
                 }

@@ -79,7 +79,9 @@ extension LlamaModel {
         let head = Tensor(zeros: [R, H])
         for (i, t) in scored.enumerated() { (head.pointer + i * H).update(from: final.pointer + t * H, count: H) }
         let logits = Tensor(zeros: [R, c.vocabSize])
-        Ops.linear(head.pointer, rows: R, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
+        if R > 0 {
+            Ops.linear(head.pointer, rows: R, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
+        }
         let dlogits = Tensor(zeros: [R, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
             logits: logits.pointer, targets: scored.map { labels[$0 + 1] }, vocab: c.vocabSize,

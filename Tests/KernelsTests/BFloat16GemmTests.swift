@@ -76,8 +76,9 @@ import Testing
         Gemm.$forcedBF16Kernel.withValue(kernel) {
             for (m, n, k, format) in [
                 (37, 65, 33, WeightFormat.f32), (5, 41, 77, .f32), (250, 33, 1280, .q4_1), (40, 129, 256, .q8_0),
-                // A shared by the threads, in several row blocks.
-                (250, 600, 256, .f32), (300, 640, 1280, .q4_1),
+                // A shared by the threads, in several row blocks (N wide enough to be split
+                // between up to 32 threads rather than M).
+                (250, 4096, 256, .f32), (130, 4096, 1280, .q4_1),
             ] {
                 let (w, exact) = GemmTests.weight(format, rows: n, columns: k, seed: UInt64(n + k))
                 let x = GemmTests.random(m * k, seed: 9)
@@ -108,7 +109,7 @@ import Testing
 
     /// vdpbf16ps against its C model, on CPUs with AVX-512 BF16 (skipped elsewhere).
     @Test(.enabled(if: Gemm.hasBF16Dot)) func hardwarePairsMatchTheirCModel() {
-        for (m, n, k) in [(37, 65, 33), (250, 70, 1280), (13, 600, 512), (250, 600, 256)] {
+        for (m, n, k) in [(37, 65, 33), (250, 70, 1280), (13, 600, 512), (250, 4096, 256)] {
             let (w, exact) = GemmTests.weight(.f32, rows: n, columns: k, seed: 11)
             let x = GemmTests.random(m * k, seed: 12)
             var hardware = [Float](repeating: 0, count: m * n)

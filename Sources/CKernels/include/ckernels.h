@@ -63,13 +63,14 @@ void ck_axpy(int path, ptrdiff_t n, float alpha, const float *x, float *y);
 extern "C" {
 #endif
 /// Dot products of one quantized row with a float vector, without writing the row out
-/// (decode reads every weight once per token). n is a multiple of 32.
-float ck_dot_q4_1(const uint8_t *row, const float *x, ptrdiff_t n);
-float ck_dot_q8_0(const uint8_t *row, const float *x, ptrdiff_t n);
-float ck_dot_q4_0(const uint8_t *row, const float *x, ptrdiff_t n);
+/// (decode reads every weight once per token), with the vector code of `path` where the CPU has
+/// it (AVX-512 for all five, AVX2 for the 32-element formats), else plain C. n is a multiple of 32.
+float ck_dot_q4_1(int path, const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q8_0(int path, const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q4_0(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 /// K-quants: n is a multiple of 256.
-float ck_dot_q4_k(const uint8_t *row, const float *x, ptrdiff_t n);
-float ck_dot_q6_k(const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 #ifdef __cplusplus
 }
 #endif
@@ -128,7 +129,8 @@ extern "C" {
 #endif
 /// Whether the CPU has AVX-512 BF16 dot products (vdpbf16ps).
 int ck_has_bf16_dot(void);
-/// Rounds each float to the nearest bfloat16 (ties to even; NaN stays NaN), kept as a float.
+/// Rounds each float to the nearest bfloat16 (ties to even; NaN stays NaN; subnormals kept, as
+/// PyTorch rounds), kept as a float.
 void ck_round_bf16(float *x, ptrdiff_t n);
 /// Turns `panels` consecutive packed panels of layout [depth][width] floats, in place, into bf16
 /// pair panels of layout [(depth+1)/2][width] uint32: element (kp, w) holds bf16(row 2kp) in its
@@ -137,7 +139,8 @@ void ck_round_bf16(float *x, ptrdiff_t n);
 void ck_pack_bf16_pairs(float *block, int panels, int width, int depth);
 /// C[MR×NR tile] (+)= A·B over `pairs` bf16 pair steps of pair panels (see ck_pack_bf16_pairs),
 /// accumulating in float32: with vdpbf16ps when `hardware` (the CPU must have it), else in C in
-/// the same order (each pair's odd product first).
+/// the same order (each pair's odd product first). The C model keeps subnormals where vdpbf16ps
+/// flushes them to zero (DAZ/FTZ); otherwise the two agree.
 void ck_gemm_tile_bf16(int hardware, int pairs, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc,
                        int rows, int cols, int accumulate);
 #ifdef __cplusplus
