@@ -231,22 +231,23 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q8_0_avx2(const uint8_
     return hsum_avx2(acc);
 }
 
-static int has_avx2(void) {
+/// The fused kernels' vector level on this CPU (AVX-512 needs BW, AVX2 needs F16C), cached.
+static int fused_level(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        int fma = __builtin_cpu_supports("fma");
+        if (fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) cached = CK_PATH_AVX512;
+        else if (fma && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) cached = CK_PATH_AVX2;
+        else cached = CK_PATH_SCALAR;
     }
     return cached;
 }
 
-static int has_avx512bw(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+/// The level a call runs at: the path asked for, at most what the CPU has.
+static int fused_path(int path) {
+    int level = fused_level();
+    return path < level ? path : level;
 }
 #endif
 
@@ -263,31 +264,35 @@ static float dot_generic(void (*dequant)(const uint8_t *, float *, ptrdiff_t), i
 
 float ck_dot_q4_1(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
-    if (path == CK_PATH_AVX512 && has_avx512bw()) return dot_q4_1_avx512(row, x, n);
-    if (path >= CK_PATH_AVX2 && has_avx2()) return dot_q4_1_avx2(row, x, n);
+    path = fused_path(path);
+    if (path == CK_PATH_AVX512) return dot_q4_1_avx512(row, x, n);
+    if (path == CK_PATH_AVX2) return dot_q4_1_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q4_1, 20, row, x, n);
 }
 
 float ck_dot_q4_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
-    if (path == CK_PATH_AVX512 && has_avx512bw()) return dot_q4_0_avx512(row, x, n);
-    if (path >= CK_PATH_AVX2 && has_avx2()) return dot_q4_0_avx2(row, x, n);
+    path = fused_path(path);
+    if (path == CK_PATH_AVX512) return dot_q4_0_avx512(row, x, n);
+    if (path == CK_PATH_AVX2) return dot_q4_0_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q4_0, 18, row, x, n);
 }
 
 float ck_dot_q8_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
-    if (path == CK_PATH_AVX512 && has_avx512bw()) return dot_q8_0_avx512(row, x, n);
-    if (path >= CK_PATH_AVX2 && has_avx2()) return dot_q8_0_avx2(row, x, n);
+    path = fused_path(path);
+    if (path == CK_PATH_AVX512) return dot_q8_0_avx512(row, x, n);
+    if (path == CK_PATH_AVX2) return dot_q8_0_avx2(row, x, n);
 #endif
     return dot_generic(ck_dequant_q8_0, 34, row, x, n);
 }
 
 float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
-    if (path == CK_PATH_AVX512 && has_avx512bw()) return dot_q4_k_avx512(row, x, n);
+    path = fused_path(path);
+    if (path == CK_PATH_AVX512) return dot_q4_k_avx512(row, x, n);
 #endif
     float tmp[256], s = 0;
     for (ptrdiff_t b = 0; b < n / 256; b++) {
@@ -299,7 +304,8 @@ float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 
 float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
-    if (path == CK_PATH_AVX512 && has_avx512bw()) return dot_q6_k_avx512(row, x, n);
+    path = fused_path(path);
+    if (path == CK_PATH_AVX512) return dot_q6_k_avx512(row, x, n);
 #endif
     float tmp[256], s = 0;
     for (ptrdiff_t b = 0; b < n / 256; b++) {

@@ -17,9 +17,9 @@ public enum GemmPrecision: String, Sendable, CaseIterable, Codable {
     case float32
     /// Both operands rounded to bfloat16 (as PyTorch's bf16 autocast feeds a linear layer), the
     /// products accumulated in float32 and the result kept in float32 (autocast would round it
-    /// to bf16). On CPUs with AVX-512 BF16
-    /// this runs on vdpbf16ps (two products per lane per instruction); elsewhere the rounded
-    /// operands go through the float32 micro-kernel (the same numbers, no faster).
+    /// to bf16). On CPUs with AVX-512 BF16 this runs on vdpbf16ps (two products per lane per
+    /// instruction); elsewhere the rounded operands go through the float32 micro-kernel (the same
+    /// numbers, no faster).
     case bfloat16
 }
 

@@ -29,13 +29,8 @@ import TestSupport
             p.maxSteps = 8
             p.learningRate = 1e-3
             p.precision = precision
-            let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
-            var losses: [Float] = []
-            try trainer.run { progress in
-                losses.append(progress.loss)
-                return .continue
-            }
-            return losses
+            return try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+                .lossesToTheEnd()
         }
         let float32 = try losses(.float32)
         let bfloat16 = try losses(.bfloat16)

@@ -102,13 +102,8 @@ import Tokenizers
             p.learningRate = 1e-2
             p.packing = packing
             p.packLength = 4096
-            let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
-            var losses: [Float] = []
-            try trainer.run { progress in
-                losses.append(progress.loss)
-                return .continue
-            }
-            return losses
+            return try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+                .lossesToTheEnd()
         }
         let plain = try run(packing: false)
         let packed = try run(packing: true)

@@ -39,11 +39,7 @@ import Tokenizers
         p.saveSteps = 10
         p.outputDirectory = folder
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
-        var losses: [Float] = []
-        try trainer.run { progress in
-            losses.append(progress.loss)
-            return .continue
-        }
+        let losses = try trainer.lossesToTheEnd()
         #expect(losses.count == 30)
         #expect(losses.last! < losses.first! - 0.5, "loss \(losses.first!) → \(losses.last!)")
         let lines = try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
@@ -161,5 +157,17 @@ import Tokenizers
         #expect(metrics.components(separatedBy: "eval_loss").count == 3)
         let svg = try String(contentsOf: folder.appendingPathComponent("loss.svg"), encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("#ff7f0e"))
+    }
+}
+
+extension LoRATrainer {
+    /// Runs to the end and returns each step's loss.
+    func lossesToTheEnd() throws -> [Float] {
+        var losses: [Float] = []
+        try run { progress in
+            losses.append(progress.loss)
+            return .continue
+        }
+        return losses
     }
 }
