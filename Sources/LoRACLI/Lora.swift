@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import Kernels
 import LoRA
 import ModelFiles
 import Server
@@ -40,5 +41,8 @@ struct Lora: AsyncParsableCommand {
         }
     }
 
-    static func main() async { await mainWithCleanErrors() }
+    static func main() async {
+        Allocator.keepFreedMemory()
+        await mainWithCleanErrors()
+    }
 }

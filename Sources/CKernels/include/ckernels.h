@@ -43,6 +43,11 @@ void ck_dequant_q4_k(const uint8_t *src, float *dst, ptrdiff_t n);
 void ck_dequant_q5_k(const uint8_t *src, float *dst, ptrdiff_t n);
 void ck_dequant_q6_k(const uint8_t *src, float *dst, ptrdiff_t n);
 
+/// Keeps freed memory in the allocator for reuse instead of returning it to the system (glibc:
+/// heap blocks up to 1 GiB, no trimming). For processes that allocate the same large buffers
+/// every step. Returns 1 where it took effect, 0 elsewhere.
+int ck_keep_freed_memory(void);
+
 /// IEEE half → float, exact.
 float ck_half_to_float(uint16_t h);
 
