@@ -44,3 +44,14 @@ void ck_pack_transposed(const float *src, ptrdiff_t ld, int rows, int width, int
     if (rows < width)
         for (int k = 0; k < depth; k++) memset(dst + k * width + rows, 0, (size_t)(width - rows) * sizeof(float));
 }
+
+void ck_pack_strips(const float *src, ptrdiff_t ld, int cols, int width, int depth, float alpha, float *dst) {
+    for (int k = 0; k < depth; k++, src += ld, dst += width) {
+        if (alpha == 1.0f) {
+            memcpy(dst, src, (size_t)cols * sizeof(float));
+        } else {
+            for (int c = 0; c < cols; c++) dst[c] = alpha * src[c];
+        }
+        if (cols < width) memset(dst + cols, 0, (size_t)(width - cols) * sizeof(float));
+    }
+}

@@ -103,16 +103,22 @@ public enum CrossEntropy {
     ) -> Float {
         let rows = targets.count
         let count = targets.filter { $0 != -100 }.count
-        dlogits.update(repeating: 0, count: rows * vocab)
-        guard count > 0 else { return 0 }
+        guard count > 0 else {
+            dlogits.update(repeating: 0, count: rows * vocab)
+            return 0
+        }
         let path = Gemm.activePath.rawValue
         // Rows are independent: spread over the pool, each row's loss kept and summed in order.
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: rows)
         defer { losses.deallocate() }
         losses.initialize(repeating: 0, count: rows)
         ThreadPool.shared.parallelRanges(rows, minimumPerThread: 4) { range in
-            for t in range where targets[t] != -100 {
+            for t in range {
                 let target = targets[t]
+                if target == -100 {
+                    (dlogits + t * vocab).update(repeating: 0, count: vocab)
+                    continue
+                }
                 let row = logits + t * vocab
                 var top = -Float.infinity
                 for j in 0..<vocab where row[j] > top { top = row[j] }

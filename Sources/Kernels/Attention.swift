@@ -191,16 +191,19 @@ extension Attention {
                 transA: true, transB: false, m: n, n: D, k: rows, alpha: scale, a: dp, lda: n, b: qh + r0 * qStride,
                 ldb: qStride, beta: 0, c: dkh, ldc: D)
         }
-        for task in 0..<tasks {
-            let kvh = task % heads / group
-            for t in 0..<keys(task) {
-                let dkRow = dk + t * kvStride + kvh * D
-                let dvRow = dv + t * kvStride + kvh * D
-                let dkp = dkPartial + offsets[task] + t * D
-                let dvp = dvPartial + offsets[task] + t * D
-                for d in 0..<D {
-                    dkRow[d] += dkp[d]
-                    dvRow[d] += dvp[d]
+        // Key rows are spread over the pool; each element still adds the tasks' partials in task order.
+        ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { range in
+            for task in 0..<tasks {
+                let kvh = task % heads / group
+                for t in range where t < keys(task) {
+                    let dkRow = dk + t * kvStride + kvh * D
+                    let dvRow = dv + t * kvStride + kvh * D
+                    let dkp = dkPartial + offsets[task] + t * D
+                    let dvp = dvPartial + offsets[task] + t * D
+                    for d in 0..<D {
+                        dkRow[d] += dkp[d]
+                        dvRow[d] += dvp[d]
+                    }
                 }
             }
         }

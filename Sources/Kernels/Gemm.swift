@@ -241,6 +241,20 @@ public enum Gemm {
             sharedA = buffer
         }
         defer { sharedA?.deallocate() }
+        // With A shared, N is cut into pieces handed out as threads come free, each a share of
+        // what is left (guided scheduling): large first, single panels last, so the threads finish
+        // together even when one is slowed by other work on its core. Without a shared A each
+        // thread takes one range (each piece would pack all of A again).
+        var bounds = [0]
+        if sharedA == nil {
+            for t in 1...threads { bounds.append(t * units / threads) }
+        } else {
+            while bounds.last! < units {
+                let left = units - bounds.last!
+                bounds.append(bounds.last! + max(1, left / (guidedShare * threads)))
+            }
+        }
+        let pieces = bounds.count - 1
         func body(_ t: Int) {
             var jStart = 0
             var jEnd = n
@@ -251,8 +265,8 @@ public enum Gemm {
                 iStart = t * panels / threads * mr
                 iEnd = min((t + 1) * panels / threads * mr, m)
             } else {
-                jStart = t * units / threads * unit
-                jEnd = min((t + 1) * units / threads * unit, n)
+                jStart = bounds[t] * unit
+                jEnd = min(bounds[t + 1] * unit, n)
             }
             guard jEnd > jStart, iEnd > iStart else { return }
             let aBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kBlock)
@@ -312,8 +326,11 @@ public enum Gemm {
                 j0 += cols
             }
         }
-        if threads == 1 { body(0) } else { pool.parallelFor(threads, body) }
+        if threads == 1 { body(0) } else { pool.parallelFor(splitRows ? threads : pieces, body) }
     }
+
+    /// Guided scheduling of N: each piece is `1 / (guidedShare · threads)` of what is left (see ``run``).
+    static let guidedShare = ProcessInfo.processInfo.environment["SWIFTLORA_GEMM_GUIDED"].flatMap(Int.init) ?? 2
 
     /// Packs A from strided storage: element `(i, k)` at `a[i·rowStride + k·colStride]`, times alpha.
     static func packA(
@@ -329,6 +346,13 @@ public enum Gemm {
                 // Rows are contiguous along k: transposed in 4 × 4 blocks.
                 ck_pack_transposed(
                     a + (i0 + r0) * rowStride + k0, rowStride, Int32(live), Int32(mr), Int32(depth), alpha, panel)
+                p += 1
+                continue
+            }
+            if rowStride == 1 {
+                // Columns are contiguous along i: strips of MR.
+                ck_pack_strips(
+                    a + (i0 + r0) + k0 * colStride, colStride, Int32(live), Int32(mr), Int32(depth), alpha, panel)
                 p += 1
                 continue
             }
@@ -353,11 +377,7 @@ public enum Gemm {
             let c0 = q * nr
             let live = min(nr, cols - c0)
             if colStride == 1 {
-                for kk in 0..<depth {
-                    let out = panel + kk * nr
-                    out.update(from: b + (k0 + kk) * rowStride + j0 + c0, count: live)
-                    for c in live..<nr { out[c] = 0 }
-                }
+                ck_pack_strips(b + k0 * rowStride + j0 + c0, rowStride, Int32(live), Int32(nr), Int32(depth), 1, panel)
             } else if rowStride == 1 {
                 // Column j of B is contiguous along k: transposed in 4 × 4 blocks.
                 ck_pack_transposed(

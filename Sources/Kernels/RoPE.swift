@@ -47,7 +47,16 @@ public struct RoPE: Sendable {
     }
 
     /// Rotates by `direction` (1 or −1) times each row's angles; each row's angles are computed once.
+    /// Rows are spread over the thread pool.
     func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int], direction: Float) {
+        ThreadPool.shared.parallelRanges(rows, minimumPerThread: 16) { range in
+            rotate(x, rows: range, heads: heads, positions: positions, direction: direction)
+        }
+    }
+
+    private func rotate(
+        _ x: UnsafeMutablePointer<Float>, rows: Range<Int>, heads: Int, positions: [Int], direction: Float
+    ) {
         let half = headDim / 2
         let cosines = UnsafeMutablePointer<Float>.allocate(capacity: half)
         let sines = UnsafeMutablePointer<Float>.allocate(capacity: half)
@@ -56,7 +65,7 @@ public struct RoPE: Sendable {
             sines.deallocate()
         }
         inverseFrequencies.withUnsafeBufferPointer { inv in
-            for r in 0..<rows {
+            for r in rows {
                 let p = Float(positions[r])
                 for i in 0..<half {
                     let angle = p * inv[i]

@@ -12,7 +12,14 @@ public final class Tensor: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
 
     /// A zero-filled tensor.
-    public init(zeros shape: [Int]) {
+    public convenience init(zeros shape: [Int]) {
+        self.init(uninitialized: shape)
+        memset(pointer, 0, max(count, 1) * MemoryLayout<Float>.stride)
+    }
+
+    /// A tensor whose contents are undefined: for the output of an op that writes every element
+    /// (a training step would otherwise zero hundreds of megabytes only to overwrite them).
+    public init(uninitialized shape: [Int]) {
         self.shape = shape
         count = shape.reduce(1, *)
         var raw: UnsafeMutableRawPointer?
@@ -20,7 +27,6 @@ public final class Tensor: @unchecked Sendable {
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             preconditionFailure("out of memory allocating \(bytes) bytes")
         }
-        memset(raw, 0, bytes)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 

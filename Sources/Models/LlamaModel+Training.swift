@@ -56,7 +56,7 @@ extension LlamaModel {
         let positions = segments.flatMap { 0..<$0 }
 
         // Forward, keeping what backward needs.
-        var x = Tensor(zeros: [T, H])
+        var x = Tensor(uninitialized: [T, H])
         Ops.embed(ids, table: embedTokens, into: x.pointer)
         var saved: [LayerActivations?] = []
         var inputs: [Tensor] = []
@@ -69,31 +69,31 @@ extension LlamaModel {
             saved.append(checkpointing ? nil : a)
             x = next
         }
-        let final = Tensor(zeros: [T, H])
+        let final = Tensor(uninitialized: [T, H])
         Ops.rmsNorm(x.pointer, rows: T, dim: H, weight: norm, eps: c.rmsNormEps, into: final.pointer)
         // The LM head runs only on the positions that predict a label (position t predicts
         // labels[t + 1]): a masked prompt costs no logits, forward or backward. Each row's loss and
         // gradient are the same as over all T rows.
         let scored = (0..<(T - 1)).filter { labels[$0 + 1] != -100 }
         let R = scored.count
-        let head = Tensor(zeros: [R, H])
+        let head = Tensor(uninitialized: [R, H])
         for (i, t) in scored.enumerated() { (head.pointer + i * H).update(from: final.pointer + t * H, count: H) }
-        let logits = Tensor(zeros: [R, c.vocabSize])
+        let logits = Tensor(uninitialized: [R, c.vocabSize])
         if R > 0 {
             Ops.linear(head.pointer, rows: R, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
         }
-        let dlogits = Tensor(zeros: [R, c.vocabSize])
+        let dlogits = Tensor(uninitialized: [R, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
             logits: logits.pointer, targets: scored.map { labels[$0 + 1] }, vocab: c.vocabSize,
             dlogits: dlogits.pointer)
 
-        if gradientScale != 1 {
-            for i in 0..<dlogits.count { dlogits.pointer[i] *= gradientScale }
-        }
-
-        // Backward.
-        let dhead = Tensor(zeros: [R, H])
+        // Backward. The gradient scale is applied after the LM head's data gradient (which is
+        // linear in dlogits): R × H values to scale instead of R × vocab.
+        let dhead = Tensor(uninitialized: [R, H])
         Gemm.linearBackwardData(dlogits.pointer, rows: R, weight: lmHead, into: dhead.pointer, precision: precision)
+        if gradientScale != 1 {
+            for i in 0..<dhead.count { dhead.pointer[i] *= gradientScale }
+        }
         let dfinal = Tensor(zeros: [T, H])
         for (i, t) in scored.enumerated() { (dfinal.pointer + t * H).update(from: dhead.pointer + i * H, count: H) }
         var dx = Tensor(zeros: [T, H])
@@ -111,12 +111,12 @@ extension LlamaModel {
                 restoreAdapterStates(l, after)
             }
             // MLP: x_out = middle + down(silu(gate)·up)
-            let dhidden = Tensor(zeros: [T, I])
+            let dhidden = Tensor(uninitialized: [T, I])
             Gemm.linearBackwardData(
                 dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer, precision: precision)
             adaptBackward(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T, into: dhidden.pointer)
-            let dgate = Tensor(zeros: [T, I])
-            let dup = Tensor(zeros: [T, I])
+            let dgate = Tensor(uninitialized: [T, I])
+            let dup = Tensor(uninitialized: [T, I])
             Ops.siluMulBackward(
                 dhidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: T * I, dgate: dgate.pointer,
                 dup: dup.pointer)
@@ -134,7 +134,7 @@ extension LlamaModel {
                 dnormed2.pointer, x: a.middle.pointer, weight: layer.postAttentionLayernorm, rows: T, dim: H,
                 eps: c.rmsNormEps, accumulateInto: dmiddle.pointer)
             // Attention: middle = input + o(attention(q, k, v))
-            let dattention = Tensor(zeros: [T, qDim])
+            let dattention = Tensor(uninitialized: [T, qDim])
             Gemm.linearBackwardData(
                 dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer, precision: precision)
             adaptBackward(l, .oProj, dmiddle.pointer, x: a.attention.pointer, rows: T, into: dattention.pointer)
@@ -185,10 +185,11 @@ extension LlamaModel {
         let qDim = c.numAttentionHeads * c.headDim
         let kvDim = c.numKeyValueHeads * c.headDim
         let a = LayerActivations(
-            input: x, normed1: Tensor(zeros: [T, H]), q: Tensor(zeros: [T, qDim]), k: Tensor(zeros: [T, kvDim]),
-            v: Tensor(zeros: [T, kvDim]), attention: Tensor(zeros: [T, qDim]), middle: Tensor(zeros: [T, H]),
-            normed2: Tensor(zeros: [T, H]), gate: Tensor(zeros: [T, I]), up: Tensor(zeros: [T, I]),
-            hidden: Tensor(zeros: [T, I]))
+            input: x, normed1: Tensor(uninitialized: [T, H]), q: Tensor(uninitialized: [T, qDim]),
+            k: Tensor(uninitialized: [T, kvDim]), v: Tensor(uninitialized: [T, kvDim]),
+            attention: Tensor(uninitialized: [T, qDim]), middle: Tensor(uninitialized: [T, H]),
+            normed2: Tensor(uninitialized: [T, H]), gate: Tensor(uninitialized: [T, I]),
+            up: Tensor(uninitialized: [T, I]), hidden: Tensor(uninitialized: [T, I]))
         Ops.rmsNorm(
             x.pointer, rows: T, dim: H, weight: layer.inputLayernorm, eps: c.rmsNormEps, into: a.normed1.pointer)
         Ops.linear(
@@ -224,7 +225,7 @@ extension LlamaModel {
         adapt(l, .gateProj, a.normed2.pointer, rows: T, into: a.gate.pointer)
         adapt(l, .upProj, a.normed2.pointer, rows: T, into: a.up.pointer)
         Ops.siluMul(gate: a.gate.pointer, up: a.up.pointer, count: T * I, into: a.hidden.pointer)
-        let next = Tensor(zeros: [T, H])
+        let next = Tensor(uninitialized: [T, H])
         next.pointer.update(from: a.middle.pointer, count: T * H)
         Ops.linear(
             a.hidden.pointer, rows: T, weight: layer.downProj, accumulateInto: next.pointer, precision: precision)

@@ -110,6 +110,9 @@ extern "C" {
 /// Packs `rows` rows of `depth` floats (row stride ld) transposed: dst[k * width + r] = alpha · src[r * ld + k]
 /// for r < rows, and 0 for rows ≤ r < width. The panel layout of the GEMM (width = CK_MR or CK_NR).
 void ck_pack_transposed(const float *src, ptrdiff_t ld, int rows, int width, int depth, float alpha, float *dst);
+/// Packs `depth` strips of `cols` contiguous floats (strip stride ld) as one panel:
+/// dst[k * width + c] = alpha · src[k * ld + c] for c < cols, and 0 for cols ≤ c < width.
+void ck_pack_strips(const float *src, ptrdiff_t ld, int cols, int width, int depth, float alpha, float *dst);
 #ifdef __cplusplus
 }
 #endif
