@@ -7,13 +7,24 @@
 int ck_keep_freed_memory(void) {
 #if defined(__GLIBC__)
     // glibc serves blocks above a (dynamic) threshold with mmap and gives them back on free, so
-    // every training step faults in and zero-fills its activations afresh. From the heap (up to
-    // 1 GiB; a thread's own arena still maps blocks over its 64 MiB heaps), and without trimming,
-    // freed blocks are reused.
-    int ok = mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    ok &= mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    return ok;
-#else
+    // every training step faults in and zero-fills its activations afresh. From the heap, and
+    // without trimming, freed blocks are reused. A thread's own arena still maps blocks larger
+    // than its 64 MiB heaps, and drops a heap that becomes empty.
+    if (mallopt(M_MMAP_THRESHOLD, 1 << 30)) {
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        return 1;
+    }
+    // glibc before 2.35 accepts at most 32 MiB (and a trim threshold alone would only stop the
+    // threshold from adapting).
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20)) mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
     return 0;
+}
+
+long long ck_mapped_bytes(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    return (long long)mallinfo2().hblkhd;
+#else
+    return -1;
 #endif
 }

@@ -46,12 +46,14 @@ void ck_pack_transposed(const float *src, ptrdiff_t ld, int rows, int width, int
 }
 
 void ck_pack_strips(const float *src, ptrdiff_t ld, int cols, int width, int depth, float alpha, float *dst) {
-    for (int k = 0; k < depth; k++, src += ld, dst += width) {
+    for (int k = 0; k < depth; k++) {
+        const float *s = src + k * ld;
+        float *d = dst + k * width;
         if (alpha == 1.0f) {
-            memcpy(dst, src, (size_t)cols * sizeof(float));
+            memcpy(d, s, (size_t)cols * sizeof(float));
         } else {
-            for (int c = 0; c < cols; c++) dst[c] = alpha * src[c];
+            for (int c = 0; c < cols; c++) d[c] = alpha * s[c];
         }
-        if (cols < width) memset(dst + cols, 0, (size_t)(width - cols) * sizeof(float));
+        if (cols < width) memset(d + cols, 0, (size_t)(width - cols) * sizeof(float));
     }
 }

@@ -172,8 +172,8 @@ public enum Gemm {
     /// `NR`-column panels of layout `[depth][NR]` (columns past `cols` are zero).
     typealias PackB = (_ j0: Int, _ k0: Int, _ cols: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) -> Void
 
-    /// The blocked loop nest. Each thread takes a range of N (whole NR panels) and packs its own
-    /// B blocks and the A blocks it needs.
+    /// The blocked loop nest. Each task takes a range of N (whole NR panels) and packs its own B
+    /// blocks and the A blocks it needs (or reads A packed once for all); a narrow N splits M instead.
     ///
     /// With `.bfloat16` each packed block is rounded to bf16 in place, or turned into bf16 pair
     /// panels in place (half as many steps of depth, each element a pair of bf16 in 4 bytes, so a
@@ -211,8 +211,8 @@ public enum Gemm {
             packB(j0, k0, cols, depth, dst)
             finish(dst, count: cols, width: nr, depth: depth)
         }
-        // Threads split N in units of whole panels that also keep quantized blocks whole
-        // (a thread's first column must start a block when B's rows are dequantized by column range).
+        // Tasks split N in units of whole panels that also keep quantized blocks whole
+        // (a task's first column must start a block when B's rows are dequantized by column range).
         let unit = nr * max(1, (columnAlignment + nr - 1) / nr)
         let units = (n + unit - 1) / unit
         let flops = 2 * m * n * k
@@ -255,6 +255,7 @@ public enum Gemm {
             }
         }
         let pieces = bounds.count - 1
+        /// Piece `t` (or, splitting M, thread `t`).
         func body(_ t: Int) {
             var jStart = 0
             var jEnd = n
@@ -330,7 +331,7 @@ public enum Gemm {
     }
 
     /// Guided scheduling of N: each piece is `1 / (guidedShare · threads)` of what is left (see ``run``).
-    static let guidedShare = ProcessInfo.processInfo.environment["SWIFTLORA_GEMM_GUIDED"].flatMap(Int.init) ?? 2
+    static let guidedShare = max(1, ProcessInfo.processInfo.environment["SWIFTLORA_GEMM_GUIDED"].flatMap(Int.init) ?? 2)
 
     /// Packs A from strided storage: element `(i, k)` at `a[i·rowStride + k·colStride]`, times alpha.
     static func packA(

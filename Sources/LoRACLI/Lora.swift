@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Generation
-import Kernels
 import LoRA
 import ModelFiles
 import Server
@@ -41,8 +40,5 @@ struct Lora: AsyncParsableCommand {
         }
     }
 
-    static func main() async {
-        Allocator.keepFreedMemory()
-        await mainWithCleanErrors()
-    }
+    static func main() async { await mainWithCleanErrors() }
 }
