@@ -8,8 +8,10 @@ int ck_keep_freed_memory(void) {
 #if defined(__GLIBC__)
     // glibc serves blocks above a (dynamic) threshold with mmap and gives them back on free, so
     // every training step faults in and zero-fills its activations afresh. From the heap, and
-    // without trimming, freed blocks are reused. A thread's own arena still maps blocks larger
-    // than its 64 MiB heaps, and drops a heap that becomes empty.
+    // without trimming, freed blocks are reused. One arena: a thread's own arena would still map
+    // blocks larger than its 64 MiB heaps and drop a heap that becomes empty (threads that have
+    // allocated already keep theirs, hence "at the start").
+    mallopt(M_ARENA_MAX, 1);
     if (mallopt(M_MMAP_THRESHOLD, 1 << 30)) {
         mallopt(M_TRIM_THRESHOLD, 1 << 30);
         return 1;

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import Kernels
 import LoRA
 import ModelFiles
 import Server
@@ -40,5 +41,12 @@ struct Lora: AsyncParsableCommand {
         }
     }
 
-    static func main() async { await mainWithCleanErrors() }
+    static func main() async {
+        // Training keeps its freed activations for the next step; set before any other thread
+        // allocates. Serving and the rest hand memory back as usual.
+        if let command = CommandLine.arguments.dropFirst().first, ["train", "bench"].contains(command) {
+            Allocator.keepFreedMemory()
+        }
+        await mainWithCleanErrors()
+    }
 }

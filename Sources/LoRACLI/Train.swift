@@ -71,7 +71,6 @@ struct Train: ParsableCommand {
     var recordBatches = false
 
     func run() throws {
-        Allocator.keepFreedMemory()
         guard ["auto", "bar", "lines"].contains(progress) else {
             throw CLIError("--progress must be auto, bar or lines, got '\(progress)'")
         }

@@ -24,7 +24,6 @@ struct TrainBench: ParsableCommand {
     @Flag(help: "bfloat16 GEMMs with the frozen base weights.") var bf16 = false
 
     func run() throws {
-        Allocator.keepFreedMemory()
         let loaded = try modelOptions.load()
         var config = LoRAConfig()
         config.r = rank

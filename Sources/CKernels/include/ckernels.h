@@ -44,7 +44,7 @@ void ck_dequant_q5_k(const uint8_t *src, float *dst, ptrdiff_t n);
 void ck_dequant_q6_k(const uint8_t *src, float *dst, ptrdiff_t n);
 
 /// Keeps freed memory in the allocator for reuse instead of returning it to the system (glibc:
-/// blocks up to 1 GiB from the heap, no trimming). For processes that allocate the same large
+/// one arena, blocks up to 1 GiB from the heap, no trimming). For processes that allocate the same large
 /// buffers every step. Returns 1 where that took effect, 0 elsewhere (glibc before 2.35 gets a
 /// 32 MiB threshold, other C libraries nothing).
 int ck_keep_freed_memory(void);
