@@ -195,7 +195,7 @@ extension Attention {
         ThreadPool.shared.parallelRanges(T, minimumPerThread: 16) { range in
             for task in 0..<tasks {
                 let kvh = task % heads / group
-                for t in range where t < keys(task) {
+                for t in range.clamped(to: 0..<keys(task)) {
                     let dkRow = dk + t * kvStride + kvh * D
                     let dvRow = dv + t * kvStride + kvh * D
                     let dkp = dkPartial + offsets[task] + t * D

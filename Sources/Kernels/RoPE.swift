@@ -50,12 +50,12 @@ public struct RoPE: Sendable {
     /// Rows are spread over the thread pool.
     func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: [Int], direction: Float) {
         ThreadPool.shared.parallelRanges(rows, minimumPerThread: 16) { range in
-            rotate(x, rows: range, heads: heads, positions: positions, direction: direction)
+            rotateRows(range, of: x, heads: heads, positions: positions, direction: direction)
         }
     }
 
-    private func rotate(
-        _ x: UnsafeMutablePointer<Float>, rows: Range<Int>, heads: Int, positions: [Int], direction: Float
+    private func rotateRows(
+        _ rows: Range<Int>, of x: UnsafeMutablePointer<Float>, heads: Int, positions: [Int], direction: Float
     ) {
         let half = headDim / 2
         let cosines = UnsafeMutablePointer<Float>.allocate(capacity: half)

@@ -32,7 +32,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// A tensor holding `values` (whose count must equal the shape's product).
     public convenience init(_ values: [Float], shape: [Int]) {
-        self.init(zeros: shape)
+        self.init(uninitialized: shape)
         precondition(values.count == count, "\(values.count) values for shape \(shape)")
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
     }
