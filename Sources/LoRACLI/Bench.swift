@@ -26,6 +26,9 @@ struct GemmBench: ParsableCommand {
     @Option(help: "Timed repetitions per shape (the median is reported).")
     var repeats: Int = 5
 
+    @Option(help: "Rows of A (M) for every shape instead of the listed ones (training runs one sequence at a time).")
+    var rows: Int?
+
     static let shapes = [
         (1024, 576, 1536), (1024, 1536, 576), (1024, 576, 576), (1024, 576, 192), (1024, 576, 49152),
         (2048, 2048, 2048),
@@ -34,8 +37,11 @@ struct GemmBench: ParsableCommand {
     func run() throws {
         guard let weightFormat = WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == format.lowercased() })
         else { throw ValidationError("unknown format '\(format)'") }
+        if let rows, rows < 1 { throw ValidationError("--rows must be at least 1, not \(rows)") }
+        if threads < 1 || repeats < 1 { throw ValidationError("--threads and --repeats must be at least 1") }
         ThreadPool.shared.threadCount = threads
-        for (m, k, n) in Self.shapes {
+        for (listed, k, n) in Self.shapes {
+            let m = rows ?? listed
             let gflops = GemmBenchmark.run(m: m, n: n, k: k, format: weightFormat, repeats: repeats)
             print(
                 #"{"impl": "swiftlora", "form": "\#(weightFormat == .f32 ? "sgemm" : "linear")", "format": "\#(weightFormat.rawValue)", "threads": \#(threads), "m": \#(m), "k": \#(k), "n": \#(n), "gflops": \#(String(format: "%.1f", gflops))}"#

@@ -120,6 +120,22 @@ import TestSupport
                 == "error: unsupported architecture 'gemma3' (supported: llama, mistral, qwen2, smollm)\n")
     }
 
+    @Test func benchGemmRunsEveryShapeWithTheRowsAsked() throws {
+        let out = try Lora.run(["bench", "gemm", "--rows", "8", "--repeats", "1", "--format", "Q4_1"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines = out.stdout.split(separator: "\n")
+        #expect(lines.count == 6)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["m"] as? Int == 8, "\(line)")
+            #expect(object?["format"] as? String == "Q4_1", "\(line)")
+            #expect((object?["gflops"] as? Double ?? 0) > 0, "\(line)")
+        }
+        let zero = try Lora.run(["bench", "gemm", "--rows", "0"])
+        #expect(zero.status != 0)
+        #expect(zero.stderr.contains("--rows must be at least 1"))
+    }
+
     @Test func inspectSummarizesTheModel() throws {
         let model = try Fixtures.smolLM2GGUF()?.path ?? Fixtures.url("tiny-qwen2").path
         let out = try Lora.run(["inspect", "--model", model])
