@@ -6,33 +6,9 @@ extension Gemm {
         _ a: UnsafePointer<Float>, rowStride: Int, colStride: Int, i0: Int, k0: Int, rows: Int, depth: Int,
         alpha: Float, into dst: UnsafeMutablePointer<Float>
     ) {
-        var p = 0
-        while p * mr < rows {
-            let panel = dst + p * depth * mr
-            let r0 = p * mr
-            let live = min(mr, rows - r0)
-            if colStride == 1 {
-                // Rows are contiguous along k: transposed in 4 × 4 blocks.
-                ck_pack_transposed(
-                    a + (i0 + r0) * rowStride + k0, rowStride, Int32(live), Int32(mr), Int32(depth), alpha, panel)
-                p += 1
-                continue
-            }
-            if rowStride == 1 {
-                // Columns are contiguous along i: strips of MR.
-                ck_pack_strips(
-                    a + (i0 + r0) + k0 * colStride, colStride, Int32(live), Int32(mr), Int32(depth), alpha, panel)
-                p += 1
-                continue
-            }
-            for kk in 0..<depth {
-                let out = panel + kk * mr
-                let src = a + (k0 + kk) * colStride
-                for r in 0..<live { out[r] = alpha * src[(i0 + r0 + r) * rowStride] }
-                for r in live..<mr { out[r] = 0 }
-            }
-            p += 1
-        }
+        packPanels(
+            a, lineStride: rowStride, depthStride: colStride, first: i0, k0: k0, count: rows, depth: depth,
+            width: mr, alpha: alpha, into: dst)
     }
 
     /// Packs B from strided storage: element `(k, j)` at `b[k·rowStride + j·colStride]`.
@@ -40,28 +16,40 @@ extension Gemm {
         _ b: UnsafePointer<Float>, rowStride: Int, colStride: Int, j0: Int, k0: Int, cols: Int, depth: Int,
         into dst: UnsafeMutablePointer<Float>
     ) {
-        var q = 0
-        while q * nr < cols {
-            let panel = dst + q * depth * nr
-            let c0 = q * nr
-            let live = min(nr, cols - c0)
-            if colStride == 1 {
-                ck_pack_strips(b + k0 * rowStride + j0 + c0, rowStride, Int32(live), Int32(nr), Int32(depth), 1, panel)
-            } else if rowStride == 1 {
-                // Column j of B is contiguous along k: transposed in 4 × 4 blocks.
+        packPanels(
+            b, lineStride: colStride, depthStride: rowStride, first: j0, k0: k0, count: cols, depth: depth,
+            width: nr, alpha: 1, into: dst)
+    }
+
+    /// Packs lines `first ..< first+count` (rows of A, or columns of B) over depth `k0 ..< k0+depth`,
+    /// element `(line, k)` at `x[line·lineStride + k·depthStride]` times alpha, as consecutive
+    /// `[depth][width]` panels (lines past `count` are zero).
+    private static func packPanels(
+        _ x: UnsafePointer<Float>, lineStride: Int, depthStride: Int, first: Int, k0: Int, count: Int, depth: Int,
+        width: Int, alpha: Float, into dst: UnsafeMutablePointer<Float>
+    ) {
+        var p = 0
+        while p * width < count {
+            let panel = dst + p * depth * width
+            let l0 = first + p * width
+            let live = min(width, count - p * width)
+            if depthStride == 1 {
+                // Each line is contiguous along k: transposed in 4 × 4 blocks.
                 ck_pack_transposed(
-                    b + (j0 + c0) * colStride + k0, colStride, Int32(live), Int32(nr), Int32(depth), 1, panel)
+                    x + l0 * lineStride + k0, lineStride, Int32(live), Int32(width), Int32(depth), alpha, panel)
+            } else if lineStride == 1 {
+                // The lines are side by side at each k: one strip of the panel per k.
+                ck_pack_strips(
+                    x + l0 + k0 * depthStride, depthStride, Int32(live), Int32(width), Int32(depth), alpha, panel)
             } else {
-                for c in 0..<nr {
-                    if c < live {
-                        let src = b + (j0 + c0 + c) * colStride + k0 * rowStride
-                        for kk in 0..<depth { panel[kk * nr + c] = src[kk * rowStride] }
-                    } else {
-                        for kk in 0..<depth { panel[kk * nr + c] = 0 }
-                    }
+                for kk in 0..<depth {
+                    let out = panel + kk * width
+                    let src = x + (k0 + kk) * depthStride
+                    for r in 0..<live { out[r] = alpha * src[(l0 + r) * lineStride] }
+                    for r in live..<width { out[r] = 0 }
                 }
             }
-            q += 1
+            p += 1
         }
     }
 
