@@ -97,7 +97,8 @@ public enum CrossEntropy {
     }
 
     /// The mean loss over rows whose target is not -100 (row `i` of `logits` is scored against
-    /// `targets[i]`), and `dlogits` = ∂loss/∂logits (zero at ignored rows).
+    /// `targets[i]`), and `dlogits` = ∂loss/∂logits (zero at ignored rows). `dlogits` may be
+    /// `logits` itself: each row is read before it is overwritten.
     public static func forwardBackward(
         logits: UnsafePointer<Float>, targets: [Int], vocab: Int, dlogits: UnsafeMutablePointer<Float>
     ) -> Float {
@@ -122,10 +123,11 @@ public enum CrossEntropy {
                 let row = logits + t * vocab
                 var top = -Float.infinity
                 for j in 0..<vocab where row[j] > top { top = row[j] }
+                let scored = row[target]
                 // The exponentials go straight into the gradient row, then become softmax / count.
                 let d = dlogits + t * vocab
                 let sum = Double(ck_exp_shifted(path, row, top, d, vocab))
-                losses[t] = Double(top) + log(sum) - Double(row[target])
+                losses[t] = Double(top) + log(sum) - Double(scored)
                 let factor = Float(1 / (sum * Double(count)))
                 for j in 0..<vocab { d[j] *= factor }
                 d[target] -= 1 / Float(count)

@@ -76,26 +76,40 @@ extension LlamaModel {
         // gradient are the same as over all T rows.
         let scored = (0..<(T - 1)).filter { labels[$0 + 1] != -100 }
         let R = scored.count
-        let head = Tensor(uninitialized: [R, H])
-        for (i, t) in scored.enumerated() { (head.pointer + i * H).update(from: final.pointer + t * H, count: H) }
+        // Scored positions that are one run of rows (every position, or a completion after its
+        // prompt) are read and written in place; others are gathered into `gathered` and scattered back.
+        let first = scored.first ?? 0
+        let gathered: Tensor? = R > 0 && scored[R - 1] - first == R - 1 ? nil : Tensor(uninitialized: [R, H])
+        if let gathered {
+            for (i, t) in scored.enumerated() {
+                (gathered.pointer + i * H).update(from: final.pointer + t * H, count: H)
+            }
+        }
+        // The logits become their own gradient in place (one R × vocab buffer instead of two).
         let logits = Tensor(uninitialized: [R, c.vocabSize])
         if R > 0 {
-            Ops.linear(head.pointer, rows: R, weight: lmHead, bias: nil, into: logits.pointer, precision: precision)
+            Ops.linear(
+                gathered?.pointer ?? final.pointer + first * H, rows: R, weight: lmHead, bias: nil,
+                into: logits.pointer, precision: precision)
         }
-        let dlogits = Tensor(uninitialized: [R, c.vocabSize])
         let loss = CrossEntropy.forwardBackward(
             logits: logits.pointer, targets: scored.map { labels[$0 + 1] }, vocab: c.vocabSize,
-            dlogits: dlogits.pointer)
+            dlogits: logits.pointer)
 
         // Backward. The gradient scale is applied after the LM head's data gradient (which is
         // linear in dlogits): R × H values to scale instead of R × vocab.
-        let dhead = Tensor(uninitialized: [R, H])
-        Gemm.linearBackwardData(dlogits.pointer, rows: R, weight: lmHead, into: dhead.pointer, precision: precision)
-        if gradientScale != 1 {
-            for i in 0..<dhead.count { dhead.pointer[i] *= gradientScale }
-        }
         let dfinal = Tensor(zeros: [T, H])
-        for (i, t) in scored.enumerated() { (dfinal.pointer + t * H).update(from: dhead.pointer + i * H, count: H) }
+        // Gathered rows are not needed any more: their buffer takes the head's gradient.
+        let dhead = gathered?.pointer ?? dfinal.pointer + first * H
+        Gemm.linearBackwardData(logits.pointer, rows: R, weight: lmHead, into: dhead, precision: precision)
+        if gradientScale != 1 {
+            for i in 0..<(R * H) { dhead[i] *= gradientScale }
+        }
+        if let gathered {
+            for (i, t) in scored.enumerated() {
+                (dfinal.pointer + t * H).update(from: gathered.pointer + i * H, count: H)
+            }
+        }
         var dx = Tensor(zeros: [T, H])
         Ops.rmsNormBackward(
             dfinal.pointer, x: x.pointer, weight: norm, rows: T, dim: H, eps: c.rmsNormEps, accumulateInto: dx.pointer)

@@ -91,6 +91,21 @@ import Testing
         #expect(d[vocab..<(2 * vocab)].allSatisfy { $0 == 0 })  // row 1 predicts label[2] = -100
     }
 
+    /// The gradient written over the logits themselves (as training does, to keep one R × vocab
+    /// buffer) is the gradient written beside them, bit for bit, and so is the loss.
+    @Test func crossEntropyInPlace() {
+        let (rows, vocab) = (5, 37)
+        let logits = GemmTests.random(rows * vocab, seed: 52).map { $0 * 3 }
+        let targets = [4, -100, 36, 0, 17]
+        var apart = [Float](repeating: 0, count: rows * vocab)
+        let loss = CrossEntropy.forwardBackward(logits: logits, targets: targets, vocab: vocab, dlogits: &apart)
+        let inPlace = Tensor(logits, shape: [rows, vocab])
+        let lossInPlace = CrossEntropy.forwardBackward(
+            logits: inPlace.pointer, targets: targets, vocab: vocab, dlogits: inPlace.pointer)
+        #expect(lossInPlace == loss)
+        #expect(inPlace.toArray() == apart)
+    }
+
     /// One block of query rows, and three (the last partial), whose per-task key ranges differ.
     @Test(arguments: [5, 150]) func attentionWithGroupedHeads(T: Int) {
         let (heads, kvHeads, D) = (4, 2, 4)

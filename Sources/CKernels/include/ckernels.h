@@ -124,6 +124,7 @@ void ck_pack_strips(const float *src, ptrdiff_t ld, int cols, int width, int dep
 extern "C" {
 #endif
 /// out[i] = exp(x[i] − shift) (0 below float's normal range, so −inf gives 0); returns the sum of out.
+/// out may alias x.
 /// The vector paths use a degree-5 polynomial after range reduction (within 2 ulp of expf).
 float ck_exp_shifted(int path, const float *x, float shift, float *out, ptrdiff_t n);
 /// SwiGLU: out[i] = silu(gate[i]) · up[i]; out may alias gate or up.
