@@ -19,7 +19,7 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     /// State of the dropout mask generator (SplitMix64), saved in checkpoints for exact resume.
     public var randomState: UInt64 = 0
     /// The scaled keep-mask of the last training forward, `(rows, in)`, which backward reuses.
-    var lastMask: [Float]?
+    var lastMask: Tensor?
     /// `A x` of the last training forward and the input it was computed from, which backward
     /// reuses instead of recomputing when it is given the same input.
     var lastProjection: (input: UnsafePointer<Float>, rows: Int, t: Tensor)?
@@ -43,15 +43,18 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
         if training && dropout > 0 {
             // Inverted dropout (torch.nn.Dropout): keep with probability 1−p, scale kept values by 1/(1−p).
             let keep = 1 / (1 - dropout)
-            var mask = [Float](repeating: 0, count: rows * inFeatures)
+            let count = rows * inFeatures
+            let mask = Tensor(uninitialized: [rows, inFeatures])
+            let dropped = Tensor(uninitialized: [rows, inFeatures])
             var random = SplitMix64(seed: randomState)  // a local copy: no property access per element
-            for i in mask.indices { mask[i] = random.unit() >= dropout ? keep : 0 }
+            for i in 0..<count {
+                let m: Float = random.unit() >= dropout ? keep : 0
+                mask.pointer[i] = m
+                dropped.pointer[i] = x[i] * m
+            }
             randomState = random.state
             lastMask = mask
-            let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
-            let t = dropped.withUnsafeBufferPointer {
-                applyUndropped($0.baseAddress!, rows: rows, accumulateInto: out)
-            }
+            let t = applyUndropped(dropped.pointer, rows: rows, accumulateInto: out)
             lastProjection = (x, rows, t)
             return
         }
@@ -86,14 +89,12 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
         lastProjection = nil
         if let mask = lastMask, mask.count == rows * inFeatures {
             // Through dropout: the adapter saw x ⊙ mask, and its input gradient is masked the same way.
-            let dropped = zip(UnsafeBufferPointer(start: x, count: rows * inFeatures), mask).map { $0 * $1 }
-            var dxd = [Float](repeating: 0, count: rows * inFeatures)
-            dropped.withUnsafeBufferPointer { xd in
-                dxd.withUnsafeMutableBufferPointer {
-                    backwardUndropped(dy, x: xd.baseAddress!, rows: rows, projection: saved, into: $0.baseAddress!)
-                }
-            }
-            for i in 0..<(rows * inFeatures) { dx[i] += dxd[i] * mask[i] }
+            let count = rows * inFeatures
+            let dropped = Tensor(uninitialized: [rows, inFeatures])
+            for i in 0..<count { dropped.pointer[i] = x[i] * mask.pointer[i] }
+            let dxd = Tensor(zeros: [rows, inFeatures])
+            backwardUndropped(dy, x: dropped.pointer, rows: rows, projection: saved, into: dxd.pointer)
+            for i in 0..<count { dx[i] += dxd.pointer[i] * mask.pointer[i] }
             return
         }
         backwardUndropped(dy, x: x, rows: rows, projection: saved, into: dx)

@@ -103,6 +103,12 @@ public final class LoRATrainer {
         linears = model.adapters.sorted { $0.key.modulePath < $1.key.modulePath }.compactMap {
             $0.value.first as? LoRALinear
         }
+        // The config's lora_dropout on every adapter input, each with its own mask stream from the seed.
+        var streams = SplitMix64(seed: parameters.seed ^ 0xD1B5_4A32_D192_ED03)
+        for linear in linears {
+            linear.dropout = Float(adapter.config.loraDropout)
+            linear.randomState = streams.next()
+        }
         optimizer = AdamW(learningRate: parameters.learningRate, weightDecay: parameters.weightDecay)
         state = TrainerState(
             step: 0, epoch: 0, order: [], cursor: 0, dataRandom: parameters.seed,
@@ -155,6 +161,8 @@ public final class LoRATrainer {
                 ? BatchRecord(folder: folder, keepingThrough: state.step, evalExamples: p.evalExamples) : nil
         }
         let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
+        linears.forEach { $0.training = true }
+        defer { linears.forEach { $0.training = false } }
         for step in state.step..<total {
             var batch: [Int] = []
             while batch.count < perStep {
@@ -234,7 +242,6 @@ public final class LoRATrainer {
             }
             if progress(report) == .stop { break }
         }
-        linears.forEach { $0.training = false }
         if let folder = p.outputDirectory {
             try saveAtomically(to: folder.appendingPathComponent("adapter"))
             try? LossChart.write(

@@ -67,6 +67,43 @@ import Tokenizers
             }
         #expect(steps == 1)
     }
+
+    /// `lora_dropout` is applied while training: a run with dropout differs from one without,
+    /// the same seed repeats it bit for bit, and each adapter's mask stream advances.
+    @Test func dropoutIsAppliedAndSeeded() throws {
+        func run(dropout: Double, seed: UInt64) throws -> (losses: [Float], states: [UInt64], initial: [UInt64]) {
+            let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+            let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
+            let rows = (0..<4).map {
+                DatasetRow(
+                    example: .alpaca(instruction: "Say \($0).", input: "", output: "Number \($0)."), line: $0 + 1)
+            }
+            let (examples, _) = try encoder.encode(rows, file: "rows")
+            var config = LoRAConfig()
+            config.r = 4
+            config.loraDropout = dropout
+            let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 1)
+            var p = LoRATrainer.Parameters()
+            p.maxSteps = 3
+            p.batchSize = 2
+            p.learningRate = 1e-2
+            p.seed = seed
+            let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+            let initial = trainer.state.dropoutRandom
+            return (try trainer.lossesToTheEnd(), trainer.state.dropoutRandom, initial)
+        }
+        let plain = try run(dropout: 0, seed: 7)
+        let dropped = try run(dropout: 0.5, seed: 7)
+        let again = try run(dropout: 0.5, seed: 7)
+        let otherSeed = try run(dropout: 0.5, seed: 8)
+        // B starts at zero, so the first loss is the base model's; B's first gradient already sees dropped inputs.
+        #expect(plain.losses[0] == dropped.losses[0] && plain.losses[1] != dropped.losses[1])
+        #expect(dropped.losses == again.losses && dropped.states == again.states)
+        #expect(dropped.losses != otherSeed.losses)
+        #expect(Set(dropped.initial).count == dropped.initial.count, "one mask stream per adapter")
+        #expect(zip(dropped.initial, dropped.states).allSatisfy { $0 != $1 }, "every stream advanced")
+        #expect(plain.initial == plain.states, "no dropout draws no masks")
+    }
 }
 
 /// A run interrupted after a checkpoint and resumed ends with the same adapter bytes.
