@@ -27,12 +27,15 @@ extension LoRAConfig {
         switch targets {
         case .allLinear: return true
         case .regex(let pattern): return fullMatch(pattern, path)
-        case .names(let names): return names.contains { path == $0 || path.hasSuffix("." + $0) }
+        case .names(let names): return names.contains { LoRAAdapter.matchesName($0, path) }
         }
     }
 }
 
 extension LoRAAdapter {
+    /// A listed target name matches a module path equal to it or ending with `.name` (PEFT's rule).
+    static func matchesName(_ name: String, _ path: String) -> Bool { path == name || path.hasSuffix("." + name) }
+
     /// A new adapter for `model` initialized as PEFT does: `A` Kaiming-uniform (bound 1/√in) or
     /// Gaussian (σ = 1/r), `B` zero, so the adapted model starts equal to the base. `seed` makes
     /// the initialization reproducible.
@@ -40,6 +43,18 @@ extension LoRAAdapter {
         try config.validate(source: "LoRA configuration")
         let keys = config.targets(in: model)
         guard !keys.isEmpty else { throw LoRAError.noMatchingModules("LoRA configuration") }
+        // PEFT drops listed names that match nothing as long as one matches; a new adapter refuses
+        // them (a misspelt name would silently train fewer modules than asked).
+        if case .names(let names) = config.targetModules {
+            let paths = (0..<model.layers.count).flatMap { layer in
+                LlamaProjection.allCases.map { ProjectionKey(layer: layer, projection: $0).modulePath }
+            }
+            if let unknown = names.first(where: { name in !paths.contains { Self.matchesName(name, $0) } }) {
+                let known = LlamaProjection.allCases.map(\.rawValue).joined(separator: ", ")
+                throw LoRAError.invalidConfig(
+                    "LoRA configuration", "target_modules: '\(unknown)' matches no module of the model (\(known))")
+            }
+        }
         var random = SplitMix64(seed: seed)
         var modules: [String: (a: Tensor, b: Tensor)] = [:]
         for key in keys {

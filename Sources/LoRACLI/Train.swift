@@ -75,35 +75,10 @@ struct Train: ParsableCommand {
             throw CLIError("--progress must be auto, bar or lines, got '\(progress)'")
         }
         let file = try config.map { try TrainConfigFile.load($0) }
-        let rank = self.rank ?? file?.r ?? 8
-        let alpha = self.alpha ?? file?.loraAlpha ?? 16
-        let dropout = self.dropout ?? file?.loraDropout ?? 0.05
-        let targets = self.targets ?? file?.targetModules?.joined(separator: ",") ?? "q_proj,v_proj"
-        let useRslora = self.useRslora || file?.useRSLoRA == true
-        let batchSize = self.batchSize ?? file?.perDeviceTrainBatchSize ?? 4
-        let gradAccum = self.gradAccum ?? file?.gradientAccumulationSteps ?? 1
-        let epochs = self.epochs ?? file?.numTrainEpochs ?? 1
-        let maxSteps = self.maxSteps ?? file?.maxSteps
-        let learningRate = self.learningRate ?? file?.learningRate ?? 2e-4
-        let lrScheduler = self.lrScheduler ?? file?.lrSchedulerType ?? "linear"
-        let warmupRatio = self.warmupRatio ?? file?.warmupRatio ?? 0
-        let warmupSteps = self.warmupSteps ?? file?.warmupSteps ?? 0
-        let weightDecay = self.weightDecay ?? file?.weightDecay ?? 0
-        let maxGradNorm = self.maxGradNorm ?? file?.maxGradNorm ?? 1
-        let maxSeqLen = self.maxSeqLen ?? file?.maxSeqLength ?? 512
-        let loggingSteps = self.loggingSteps ?? file?.loggingSteps ?? 10
-        let saveSteps = self.saveSteps ?? file?.saveSteps ?? 0
-        let saveTotalLimit = self.saveTotalLimit ?? file?.saveTotalLimit
-        let evalSteps = self.evalSteps ?? file?.evalSteps ?? 0
-        let seed = self.seed ?? file?.seed ?? 42
-        let gradCheckpointing = self.gradCheckpointing || file?.gradientCheckpointing == true
-        let packing = self.packing || file?.packing == true
-        let bf16 = self.bf16 || file?.bf16 == true
+        let settings = try TrainSettings(self, file: file, path: config)
+        try checkOutputFolder()
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError("--format '\(format)' is not known")
-        }
-        guard let schedule = LearningRateSchedule(rawValue: lrScheduler) else {
-            throw CLIError("--lr-scheduler '\(lrScheduler)' is not known (constant, linear, cosine)")
         }
         guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
             throw CLIError("--template '\(template)' is not known (chat, alpaca)")
@@ -113,50 +88,24 @@ struct Train: ParsableCommand {
         let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
-            options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: maxSeqLen))
+            options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: settings.maxSeqLen))
         let (examples, summary) = try encoder.encode(rows, file: data)
         log(
             "\(data): \(summary.examples) examples, \(summary.tokens) tokens (\(summary.labelledTokens) learned); "
-                + "\(summary.truncated) truncated to \(maxSeqLen), \(summary.skipped) skipped (nothing to learn)")
+                + "\(summary.truncated) truncated to \(settings.maxSeqLen), "
+                + "\(summary.skipped) skipped (nothing to learn)")
 
-        var config = LoRAConfig()
-        config.r = rank
-        config.loraAlpha = alpha
-        config.useRSLoRA = useRslora
-        config.loraDropout = dropout
-        config.targetModules =
-            targets == "all-linear" ? .allLinear : .names(targets.split(separator: ",").map(String.init))
+        var config = settings.lora
         config.baseModelNameOrPath = loaded.name
-        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: seed)
+        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: settings.parameters.seed)
         log(adapter.trainableParametersLine(model: loaded.model))
 
-        var p = LoRATrainer.Parameters()
-        p.batchSize = batchSize
-        p.gradientAccumulationSteps = gradAccum
-        p.epochs = epochs
-        p.maxSteps = maxSteps
-        p.learningRate = learningRate
-        p.schedule = schedule
-        p.warmupSteps = warmupSteps
-        p.warmupRatio = warmupRatio
-        p.weightDecay = weightDecay
-        p.maxGradNorm = maxGradNorm
-        p.loggingSteps = loggingSteps
-        p.saveSteps = saveSteps
-        p.saveTotalLimit = saveTotalLimit
-        p.seed = seed
-        p.gradientCheckpointing = gradCheckpointing
-        p.precision = bf16 ? .bfloat16 : .float32
-        p.packing = packing
-        p.packLength = maxSeqLen
-        p.recordBatches = recordBatches
-        p.outputDirectory = URL(fileURLWithPath: out)
+        var p = settings.parameters
         if let evalData {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)
             p.evalExamples = try encoder.encode(evalRows, file: evalData).0
-            p.evalSteps = evalSteps
         }
-        if bf16 {
+        if p.precision == .bfloat16 {
             let kernel = Gemm.bf16Kernel == .pairs ? "AVX-512 BF16 dot products" : "rounded operands, float32 kernel"
             log("bf16: GEMMs with the frozen weights in bfloat16 (\(kernel)); adapters and optimizer in float32")
         }
@@ -173,7 +122,7 @@ struct Train: ParsableCommand {
         var bar = ProgressBar()
         try trainer.run { progress in
             last = progress
-            if progress.step % max(loggingSteps, 1) == 0 || progress.step == progress.totalSteps {
+            if progress.step % p.loggingSteps == 0 || progress.step == progress.totalSteps {
                 let eval = progress.evalLoss.map { String(format: "  eval_loss %.4f", $0) } ?? ""
                 let remaining = progress.elapsed / Double(progress.step) * Double(progress.totalSteps - progress.step)
                 let line =
@@ -187,11 +136,37 @@ struct Train: ParsableCommand {
             return .continue
         }
         if drawBar { bar.finish() }
+        if last == nil {
+            log("done: the run had already taken its \(trainer.totalSteps) steps; adapter in \(out)/adapter")
+        }
         if let last {
             log(
                 String(
                     format: "done: %d steps in %.0fs, final loss %.4f; adapter in %@/adapter", last.step, last.elapsed,
                     last.loss, out))
+        }
+    }
+
+    /// OUT must be a folder or not exist yet; a folder holding another run is only continued
+    /// with --resume (a fresh run would mix its checkpoints with the old ones, and
+    /// --save-total-limit would prune the new run's for the old run's later steps).
+    func checkOutputFolder() throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: out, isDirectory: &isFolder) else {
+            // It will be created: the nearest existing folder above it must be a folder.
+            var above = URL(fileURLWithPath: out).deletingLastPathComponent()
+            while !FileManager.default.fileExists(atPath: above.path, isDirectory: &isFolder) {
+                above = above.deletingLastPathComponent()
+            }
+            guard isFolder.boolValue else { throw CLIError("--out \(out): \(above.path) is a file, not a folder") }
+            return
+        }
+        guard isFolder.boolValue else { throw CLIError("--out \(out): a file is there, not a folder") }
+        guard !resume else { return }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        if let held = names.sorted().first(where: { $0.hasPrefix("checkpoint-") || $0 == "adapter" }) {
+            throw CLIError(
+                "--out \(out) already holds a run (\(held)): add --resume to continue it, or choose another folder")
         }
     }
 }

@@ -62,7 +62,15 @@ struct TrainConfigFile: Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         perDeviceTrainBatchSize = try c.decodeIfPresent(Int.self, forKey: .perDeviceTrainBatchSize)
         gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps)
-        numTrainEpochs = try c.decodeIfPresent(Int.self, forKey: .numTrainEpochs)
+        // TrainingArguments' num_train_epochs is a float (3.0 is common); whole values are taken.
+        if let epochs = try c.decodeIfPresent(Double.self, forKey: .numTrainEpochs) {
+            guard epochs.rounded() == epochs, let whole = Int(exactly: epochs) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .numTrainEpochs, in: c,
+                    debugDescription: "\(epochs): fractional epochs are not implemented; use max_steps")
+            }
+            numTrainEpochs = whole
+        }
         maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
         lrSchedulerType = try c.decodeIfPresent(String.self, forKey: .lrSchedulerType)
@@ -110,6 +118,9 @@ struct TrainConfigFile: Decodable {
         } catch let DecodingError.typeMismatch(_, context) {
             throw CLIError(
                 "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch let DecodingError.dataCorrupted(context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw CLIError("\(path): '\(key)' \(context.debugDescription)")
         } catch {
             throw CLIError("\(path): \(error)")
         }

@@ -42,6 +42,7 @@ extension LoRATrainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try encoder.encode(state), to: temporary.appendingPathComponent(Self.stateFile))
+        try writeSettings(into: temporary)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.moveItem(at: temporary, to: folder)
     }
@@ -69,7 +70,9 @@ extension LoRATrainer {
     }
 
     /// Continues from a checkpoint: weights, moments, step, data order and cursor, random states.
+    /// Refuses a checkpoint made with other settings or data (see ``settings``).
     public func resume(from checkpoint: URL) throws {
+        try checkSettings(of: checkpoint)
         let saved = try LoRAAdapter.load(folder: checkpoint)
         for (path, w) in adapter.modules {
             guard let s = saved.modules[path], s.a.count == w.a.count, s.b.count == w.b.count else {
@@ -82,6 +85,11 @@ extension LoRATrainer {
         let restored = try JSONDecoder().decode(TrainerState.self, from: data)
         guard restored.dropoutRandom.count == linears.count else {
             throw LoRAError.invalidConfig(checkpoint.path, "the checkpoint has a different set of adapted modules")
+        }
+        guard restored.order.allSatisfy({ examples.indices.contains($0) }), restored.cursor <= restored.order.count
+        else {
+            throw TrainerError.checkpointMismatch(
+                checkpoint: checkpoint.path, reason: "its data order does not fit the \(examples.count) examples")
         }
         let file = try SafetensorsFile(url: checkpoint.appendingPathComponent(Self.optimizerFile))
         var moments: [(m: [Float], v: [Float])] = []

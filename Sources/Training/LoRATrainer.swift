@@ -74,11 +74,22 @@ public final class LoRATrainer {
     public enum TrainerError: Error, CustomStringConvertible {
         case noExamples
         case nonFinite(step: Int, loss: Float)
+        /// A setting no run can use, by its `TrainingArguments` key.
+        case invalidParameter(key: String, reason: String)
+        /// A checkpoint made with other settings than the run resuming from it.
+        case settingsChanged(checkpoint: String, changes: [String])
+        /// A checkpoint whose position does not fit this run's data.
+        case checkpointMismatch(checkpoint: String, reason: String)
         public var description: String {
             switch self {
             case .noExamples: "no training examples"
             case .nonFinite(let step, let loss):
-                "loss became \(loss) at step \(step); stopped (the last checkpoint is kept)"
+                "loss became \(loss.isNaN ? "NaN" : "\(loss)") at step \(step); stopped (the last checkpoint is kept)"
+            case .invalidParameter(let key, let reason): "'\(key)' \(reason)"
+            case .settingsChanged(let checkpoint, let changes):
+                "\(checkpoint) was made with other settings (\(changes.joined(separator: "; "))); "
+                    + "resume with the settings it was made with, or train into a new output folder"
+            case .checkpointMismatch(let checkpoint, let reason): "\(checkpoint): \(reason)"
             }
         }
     }
@@ -98,6 +109,7 @@ public final class LoRATrainer {
         self.adapter = adapter
         self.examples = examples
         self.parameters = parameters
+        try parameters.validate()
         model.adapters = [:]
         try adapter.attach(to: model)
         linears = model.adapters.sorted { $0.key.modulePath < $1.key.modulePath }.compactMap {
@@ -147,6 +159,10 @@ public final class LoRATrainer {
         guard !examples.isEmpty else { throw TrainerError.noExamples }
         let p = parameters
         let total = totalSteps
+        guard state.step <= total else {
+            throw TrainerError.checkpointMismatch(
+                checkpoint: "resumed state", reason: "step \(state.step) is past the run's \(total) steps")
+        }
         let warmup = p.warmupSteps > 0 ? p.warmupSteps : Int((Float(total) * p.warmupRatio).rounded(.up))
         let perStep = p.batchSize * p.gradientAccumulationSteps
         var random = SplitMix64(seed: state.dataRandom)

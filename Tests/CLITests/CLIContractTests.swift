@@ -344,11 +344,13 @@ import TestSupport
 
             """.utf8
         ).write(to: config)
+        var runs = 0
         func train(_ extra: [String]) throws -> Lora.Output {
-            try Lora.run(
+            runs += 1
+            return try Lora.run(
                 [
                     "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
-                    folder.appendingPathComponent("run").path, "--config", config.path,
+                    folder.appendingPathComponent("run-\(runs)").path, "--config", config.path,
                 ] + extra)
         }
         let fromFile = try train([])

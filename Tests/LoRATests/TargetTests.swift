@@ -29,7 +29,17 @@ import TestSupport
         c.targetModules = .names(["model.layers.0.mlp.down_proj"])
         #expect(c.targets(in: model).map(\.modulePath) == ["model.layers.0.mlp.down_proj"])
         c.targetModules = .names(["nothing"])
-        #expect(throws: LoRAError.self) { try LoRAAdapter.create(config: c, for: model, seed: 1) }
+        #expect(throws: LoRAError.noMatchingModules("LoRA configuration")) {
+            try LoRAAdapter.create(config: c, for: model, seed: 1)
+        }
+        // One misspelt name among good ones is refused by name, not dropped as PEFT drops it.
+        c.targetModules = .names(["q_proj", "foo_proj"])
+        #expect(c.targets(in: model).count == 2)
+        #expect {
+            try LoRAAdapter.create(config: c, for: model, seed: 1)
+        } throws: { error in
+            "\(error)".contains("'foo_proj' matches no module")
+        }
     }
 
     @Test func newAdaptersStartAtTheBaseModelAndAreReproducible() throws {

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `lora train` refuses settings no run can use, naming the flag or the config file's key, before
+/// it writes anything; and a resume refuses a checkpoint made with other settings.
+@Suite(.serialized) struct TrainSettingsTests {
+    static func folder(_ name: String) throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let rows = (0..<4).map { #"{"prompt": "Item \#($0):", "completion": " value \#($0 * 7)"}"# }
+        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: folder.appendingPathComponent("data.jsonl"))
+        return folder
+    }
+
+    static func train(_ folder: URL, out: String = "out", _ extra: [String]) throws -> Lora.Output {
+        try Lora.run(
+            [
+                "train", "--model", Fixtures.url("tiny-llama").path, "--data",
+                folder.appendingPathComponent("data.jsonl").path, "--out", folder.appendingPathComponent(out).path,
+                "--batch-size", "2",
+            ] + extra)
+    }
+
+    @Test func badValuesAreRefusedByNameBeforeAnythingIsWritten() throws {
+        let folder = try Self.folder("settings")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases: [([String], String)] = [
+            (["--batch-size", "0"], "--batch-size must be at least 1"),
+            (["--grad-accum", "0"], "--grad-accum must be at least 1"),
+            (["--max-seq-len=-1"], "--max-seq-len must be at least 2"),
+            (["--max-steps=-1"], "--max-steps must be at least 1"),
+            (["--epochs", "0"], "--epochs must be at least 1"),
+            (["--learning-rate=-1"], "--learning-rate must be a finite number"),
+            (["--learning-rate", "nan"], "--learning-rate must be a finite number"),
+            (["--warmup-ratio", "2"], "--warmup-ratio must be in [0, 1]"),
+            (["--warmup-steps=-3"], "--warmup-steps must be at least 0"),
+            (["--weight-decay=-1"], "--weight-decay must be a finite number"),
+            (["--max-grad-norm=-1"], "--max-grad-norm must be a finite number"),
+            (["--save-steps=-1"], "--save-steps must be at least 0"),
+            (["--save-total-limit", "0"], "--save-total-limit must be at least 1"),
+            (["--eval-steps", "1"], "--eval-steps needs --eval-data"),
+            (["--alpha", "0"], "--alpha must be a finite number above 0"),
+            (["--rank", "0"], "--rank must be at least 1"),
+            (["--dropout", "1"], "--dropout must be in [0, 1)"),
+            (["--epochs", "1", "--max-steps", "2"], "--epochs and --max-steps are alternatives"),
+            (["--warmup-ratio", "0.1", "--warmup-steps", "2"], "--warmup-ratio and --warmup-steps are alternatives"),
+            (["--targets", "q_proj,foo_proj"], "'foo_proj' matches no module"),
+        ]
+        for (arguments, message) in cases {
+            let out = try Self.train(folder, arguments)
+            #expect(
+                out.status != 0 && out.stderr.contains("error: ") && out.stderr.contains(message),
+                "\(arguments): \(out.stderr)")
+            #expect(!out.stderr.contains("Fatal error") && !out.stderr.contains("crashed"), "\(arguments)")
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("out").path), "\(arguments)")
+        }
+        // The config file's keys are named with the file; whole-number float epochs are taken.
+        let config = folder.appendingPathComponent("train.yaml")
+        try Data("num_train_epochs: 1.5\n".utf8).write(to: config)
+        var out = try Self.train(folder, ["--config", config.path])
+        #expect(out.stderr.contains("train.yaml: 'num_train_epochs' 1.5: fractional epochs are not implemented"))
+        try Data("num_train_epochs: 1.0\ngradient_accumulation_steps: 0\n".utf8).write(to: config)
+        out = try Self.train(folder, ["--config", config.path])
+        #expect(out.stderr.contains("train.yaml: 'gradient_accumulation_steps' must be at least 1, not 0"))
+        try Data("warmup_steps: 2\nwarmup_ratio: 0.1\n".utf8).write(to: config)
+        out = try Self.train(folder, ["--config", config.path])
+        #expect(out.stderr.contains("'warmup_steps' and 'warmup_ratio' are alternatives"))
+        // --out must be a folder, or be creatable as one.
+        try Data().write(to: folder.appendingPathComponent("afile"))
+        out = try Self.train(folder, out: "afile", [])
+        #expect(out.status != 0 && out.stderr.contains("a file is there, not a folder"), "\(out.stderr)")
+        out = try Self.train(folder, out: "afile/run", [])
+        #expect(out.status != 0 && out.stderr.contains("afile is a file, not a folder"), "\(out.stderr)")
+    }
+
+    @Test func resumeRefusesOtherSettingsAndAFreshRunRefusesAUsedFolder() throws {
+        let folder = try Self.folder("resume-settings")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = ["--max-steps", "4", "--save-steps", "2", "--learning-rate", "1e-3"]
+        var out = try Self.train(folder, run)
+        #expect(out.status == 0, "\(out.stderr)")
+        // A fresh run into the folder would mix two runs' checkpoints.
+        out = try Self.train(folder, run)
+        #expect(out.status != 0 && out.stderr.contains("already holds a run"), "\(out.stderr)")
+        // Changed settings are named, each with the checkpoint's value and the new one.
+        out = try Self.train(folder, ["--max-steps", "4", "--save-steps", "2", "--learning-rate", "1e-2", "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("learning_rate 0.001 → 0.01"), "\(out.stderr)")
+        out = try Self.train(folder, ["--max-steps", "1", "--save-steps", "2", "--learning-rate", "1e-3", "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("max_steps 4 → 1"), "\(out.stderr)")
+        out = try Self.train(folder, run + ["--alpha", "64", "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("lora_alpha 16.0 → 64.0"), "\(out.stderr)")
+        // Other data (here one row fewer) changes the data's fingerprint.
+        let data = folder.appendingPathComponent("data.jsonl")
+        let rows = try String(contentsOf: data, encoding: .utf8).split(separator: "\n").dropLast()
+        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: data)
+        out = try Self.train(folder, run + ["--resume"])
+        #expect(out.status != 0 && out.stderr.contains("train_examples 4 → 3"), "\(out.stderr)")
+        #expect(!out.stderr.contains("Fatal error") && !out.stderr.contains("crashed"))
+    }
+}
