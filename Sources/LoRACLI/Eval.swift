@@ -20,6 +20,9 @@ struct Eval: ParsableCommand {
         guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
             throw CLIError("--template '\(template)' is not known (chat, alpaca)")
         }
+        guard maxSeqLen >= 2 else {
+            throw CLIError("--max-seq-len must be at least 2 (a token to score after one), not \(maxSeqLen)")
+        }
         let map = try parseFieldMap(fieldMap)
         let loaded = try modelOptions.load()
         try adapters.attach(to: loaded)
@@ -28,7 +31,12 @@ struct Eval: ParsableCommand {
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
             options: .init(style: style, maxSequenceLength: maxSeqLen))
         let (examples, _) = try encoder.encode(rows, file: data)
-        let result = try Evaluation.run(loaded.model, on: examples)
+        let result: Evaluation
+        do {
+            result = try Evaluation.run(loaded.model, on: examples)
+        } catch let error as Evaluation.NothingToScore {
+            throw CLIError("\(data): \(error)")
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

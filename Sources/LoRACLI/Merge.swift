@@ -40,7 +40,7 @@ struct Merge: ParsableCommand {
         }
         var model = loaded.model
         for spec in adapter {
-            let (path, weight) = AdapterOptions.parse(spec)
+            let (path, weight) = try AdapterOptions.parse(spec)
             model = try LoRAAdapter.load(folder: URL(fileURLWithPath: path)).merged(
                 into: model, weight: weight, source: path)
             log("merged \(path) (weight \(weight))")

@@ -73,18 +73,25 @@ struct AdapterOptions: ParsableArguments {
         help: "A PEFT adapter folder, optionally with a weight (DIR:0.5). Repeat to combine adapters linearly.")
     var adapter: [String] = []
 
-    /// `DIR` or `DIR:WEIGHT`.
-    static func parse(_ spec: String) -> (path: String, weight: Float) {
-        if let colon = spec.lastIndex(of: ":"), let w = Float(spec[spec.index(after: colon)...]) {
-            return (String(spec[..<colon]), w)
+    /// `DIR` or `DIR:WEIGHT`, the weight a finite number. A folder whose name holds a colon is
+    /// taken whole when it exists.
+    static func parse(_ spec: String) throws -> (path: String, weight: Float) {
+        guard let colon = spec.lastIndex(of: ":"), !FileManager.default.fileExists(atPath: spec) else {
+            return (spec, 1)
         }
-        return (spec, 1)
+        let path = String(spec[..<colon])
+        let text = spec[spec.index(after: colon)...]
+        guard let weight = Float(text) else {
+            throw CLIError("--adapter \(spec): '\(text)' is not a weight (DIR or DIR:WEIGHT, e.g. DIR:0.5)")
+        }
+        guard weight.isFinite else { throw CLIError("--adapter \(spec): the weight must be a finite number") }
+        return (path, weight)
     }
 
     /// Attaches every adapter to the loaded model.
     func attach(to loaded: LoadedModel) throws {
         for spec in adapter {
-            let (path, weight) = Self.parse(spec)
+            let (path, weight) = try Self.parse(spec)
             let adapter = try LoRAAdapter.load(folder: URL(fileURLWithPath: path))
             for key in adapter.config.ignoredKeys {
                 log("warning: \(path)/adapter_config.json: ignoring unknown key '\(key)'")

@@ -103,7 +103,12 @@ struct Train: ParsableCommand {
         var p = settings.parameters
         if let evalData {
             let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)
-            p.evalExamples = try encoder.encode(evalRows, file: evalData).0
+            let (evalExamples, evalSummary) = try encoder.encode(evalRows, file: evalData)
+            log(
+                "\(evalData) (eval): \(evalSummary.examples) examples, \(evalSummary.labelledTokens) tokens scored; "
+                    + "\(evalSummary.truncated) truncated, \(evalSummary.skipped) skipped (nothing to score)")
+            guard !evalExamples.isEmpty else { throw CLIError("\(evalData): no row has anything to score") }
+            p.evalExamples = evalExamples
         }
         if p.precision == .bfloat16 {
             let kernel = Gemm.bf16Kernel == .pairs ? "AVX-512 BF16 dot products" : "rounded operands, float32 kernel"

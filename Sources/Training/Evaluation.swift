@@ -14,23 +14,28 @@ public struct Evaluation: Sendable, Codable, Equatable {
         case tokens
     }
 
-    /// Runs the model (with whatever adapters are attached) over `examples`.
+    /// Examples with no token to score: a mean over nothing is not a loss.
+    public struct NothingToScore: Error, CustomStringConvertible {
+        public var description: String { "no token to score: every row has nothing to learn" }
+    }
+
+    /// Runs the model (with whatever adapters are attached) over `examples`; throws
+    /// ``NothingToScore`` when no example has a token to score.
     public static func run(_ model: LlamaModel, on examples: [EncodedExample]) throws -> Evaluation {
         var total = 0.0
         var count = 0
         for e in examples {
-            let logits = try model.logits(inputIDs: [e.ids])
-            let scratch = Tensor(zeros: logits.shape)
-            // The first position's label is never predicted (logits at t predict the label at t + 1).
-            let n = e.labelledCount - (e.labels.first == EncodedExample.ignored ? 0 : 1)
+            let n = e.targetCount
             guard n > 0 else { continue }
+            let logits = try model.logits(inputIDs: [e.ids])
+            // The gradient, unused, is written over the logits.
             let mean = CrossEntropy.forwardBackward(
-                logits: logits.pointer, labels: e.labels, vocab: model.configuration.vocabSize, dlogits: scratch.pointer
-            )
+                logits: logits.pointer, labels: e.labels, vocab: model.configuration.vocabSize, dlogits: logits.pointer)
             total += Double(mean) * Double(n)
             count += n
         }
-        let loss = count > 0 ? total / Double(count) : .nan
+        guard count > 0 else { throw NothingToScore() }
+        let loss = total / Double(count)
         return Evaluation(loss: loss, perplexity: exp(loss), tokens: count)
     }
 }

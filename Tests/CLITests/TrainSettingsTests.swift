@@ -99,4 +99,32 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("train_examples 4 → 3"), "\(out.stderr)")
         #expect(!out.stderr.contains("Fatal error") && !out.stderr.contains("crashed"))
     }
+
+    @Test func evalAndAdapterWeightsRefuseWhatTheyCannotUse() throws {
+        let folder = try Self.folder("eval-refusals")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = Fixtures.url("tiny-llama").path
+        let adapter = Fixtures.url("tiny-llama/peft-adapter").path
+        let data = folder.appendingPathComponent("data.jsonl").path
+        var out = try Lora.run(["eval", "--model", model, "--data", data, "--max-seq-len", "0"])
+        #expect(out.status != 0 && out.stderr.contains("--max-seq-len must be at least 2"), "\(out.stderr)")
+        // No assistant turn: nothing to score is an error, not a loss of NaN.
+        let unscored = folder.appendingPathComponent("unscored.jsonl")
+        try Data(#"{"messages": [{"role": "user", "content": "hi"}]}"#.utf8 + [10]).write(to: unscored)
+        for extra in [[], ["--json"]] {
+            out = try Lora.run(["eval", "--model", model, "--data", unscored.path] + extra)
+            #expect(out.status != 0 && out.stderr.contains("unscored.jsonl: no token to score"), "\(out.stderr)")
+            #expect(!out.stdout.contains("nan"))
+        }
+        out = try Lora.run(["eval", "--model", model, "--adapter", adapter + ":0.5", "--data", data])
+        #expect(out.status == 0 && out.stderr.contains("weight 0.5"), "\(out.stderr)")
+        out = try Lora.run(["eval", "--model", model, "--adapter", adapter + ":nan", "--data", data])
+        #expect(out.status != 0 && out.stderr.contains("the weight must be a finite number"), "\(out.stderr)")
+        out = try Lora.run(["eval", "--model", model, "--adapter", adapter + ":abc", "--data", data])
+        #expect(out.status != 0 && out.stderr.contains("'abc' is not a weight"), "\(out.stderr)")
+        let merged = folder.appendingPathComponent("merged").path
+        out = try Lora.run(["merge", "--model", model, "--adapter", adapter + ":inf", "--out", merged])
+        #expect(out.status != 0 && out.stderr.contains("the weight must be a finite number"), "\(out.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: merged))
+    }
 }
