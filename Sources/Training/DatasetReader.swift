@@ -10,35 +10,62 @@ import Tokenizers
 /// ```
 public enum DatasetReader {
     /// Reads all rows. `fieldMap` renames fields (our name → the file's name), e.g.
-    /// `["input": "input_text", "output": "target_text"]`.
+    /// `["input": "input_text", "output": "target_text"]`; it may rename only fields of the file's
+    /// format (see ``DatasetFormat``).
+    ///
+    /// Lines may end in "\n" or "\r\n", and the file may start with a UTF-8 byte order mark.
     public static func read(_ url: URL, format: DatasetFormat = .auto, fieldMap: [String: String] = [:]) throws
         -> [DatasetRow]
     {
+        if let unknown = fieldMap.keys.sorted().first(where: { !DatasetFormat.auto.fields.contains($0) }) {
+            throw DatasetError.unknownField(unknown)
+        }
         let path = url.path
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError.unreadable(path, "no such file")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw DatasetError.unreadable(path, "not UTF-8") }
-        let objects = try parse(text, path: path)
-        guard !objects.isEmpty else { throw DatasetError.unreadable(path, "no rows") }
-        var resolved = format
-        if format == .auto {
-            guard let first = objects.first else { throw DatasetError.unreadable(path, "no rows") }
-            resolved = try detect(first.object, fieldMap: fieldMap, path: path, line: first.line)
+        let objects = try parse(try lines(data, path: path), path: path)
+        guard let first = objects.first else { throw DatasetError.unreadable(path, "no rows") }
+        let resolved =
+            format == .auto ? try detect(first.object, fieldMap: fieldMap, path: path, line: first.line) : format
+        if let other = fieldMap.keys.sorted().first(where: { !resolved.fields.contains($0) }) {
+            throw DatasetError.invalid(
+                file: path, line: first.line,
+                message:
+                    "field map: '\(other)' is not a field of \(resolved.rawValue) rows "
+                    + "(\(DatasetError.alternatives(resolved.fields)))")
         }
         return try objects.map { try row($0.object, format: resolved, fieldMap: fieldMap, path: path, line: $0.line) }
     }
 
+    /// The file's lines without their "\n" or "\r\n" (and without a leading byte order mark).
+    /// Splitting the bytes finds the line of a byte that is not UTF-8, and keeps "\r\n" apart,
+    /// which Swift's `Character` would read as one grapheme.
+    static func lines(_ data: Data, path: String) throws -> [String] {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let bytes = data.starts(with: bom) ? data.dropFirst(bom.count) : data[...]
+        var lines: [String] = []
+        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw
+            guard let text = String(bytes: line, encoding: .utf8) else {
+                throw DatasetError.invalid(file: path, line: lines.count + 1, message: "not UTF-8")
+            }
+            lines.append(text)
+        }
+        return lines
+    }
+
     /// Objects with the line each starts on.
-    static func parse(_ text: String, path: String) throws -> [(object: [String: Any], line: Int)] {
-        let trimmed = text.drop { $0.isWhitespace }
-        if trimmed.first == "[" {
+    static func parse(_ lines: [String], path: String) throws -> [(object: [String: Any], line: Int)] {
+        let text = lines.joined(separator: "\n")
+        if text.drop(while: \.isWhitespace).first == "[" {
             guard let array = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] else {
                 throw DatasetError.invalid(file: path, line: 1, message: "not a valid JSON array")
             }
-            let lines = elementLines(text)
+            let scan = JSONScan(text)
+            try scan.refuseTrailingComma(path: path)
             return try array.enumerated().map { i, item in
-                let line = i < lines.count ? lines[i] : 1
+                let line = i < scan.elementLines.count ? scan.elementLines[i] : 1
                 guard let object = item as? [String: Any] else {
                     throw DatasetError.invalid(file: path, line: line, message: "row \(i + 1) is not an object")
                 }
@@ -46,53 +73,20 @@ public enum DatasetReader {
             }
         }
         var out: [(object: [String: Any], line: Int)] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in lines.enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                 throw DatasetError.invalid(file: path, line: i + 1, message: "not a JSON object")
             }
+            try JSONScan(line, firstLine: i + 1).refuseTrailingComma(path: path)
             out.append((object, i + 1))
         }
         return out
     }
 
-    /// The line on which each top-level element of a JSON array starts.
-    static func elementLines(_ text: String) -> [Int] {
-        var lines: [Int] = []
-        var line = 1
-        var depth = 0
-        var inString = false
-        var escaped = false
-        for c in text.utf8 {
-            if c == UInt8(ascii: "\n") { line += 1 }
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if c == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if c == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch c {
-            case UInt8(ascii: "\""):
-                if depth == 1 { lines.append(line) }
-                inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                if depth == 1 { lines.append(line) }
-                depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            default:
-                if depth == 1 && !(c == UInt8(ascii: ",") || c == 32 || c == 9 || c == 10 || c == 13) {
-                    // a number or literal element: record its start once
-                    if lines.last != line { lines.append(line) }
-                }
-            }
-        }
-        return lines
-    }
+    /// The roles of chat messages that chat templates know.
+    static let roles = ["system", "user", "assistant", "tool"]
 
     static func field(_ name: String, _ map: [String: String]) -> String { map[name] ?? name }
 
@@ -103,11 +97,14 @@ public enum DatasetReader {
         if object[field("instruction", fieldMap)] != nil || object[field("output", fieldMap)] != nil { return .alpaca }
         if object[field("prompt", fieldMap)] != nil { return .promptCompletion }
         if object[field("text", fieldMap)] != nil { return .text }
+        let expected = [DatasetFormat.chat, .alpaca, .promptCompletion, .text].map {
+            $0.fields.map { field($0, fieldMap) }.joined(separator: "/")
+        }
         throw DatasetError.invalid(
             file: path, line: line,
             message:
-                "cannot tell the format from fields \(object.keys.sorted()) (expected messages, instruction/input/output, prompt/completion or text)"
-        )
+                "cannot tell the format from fields \(object.keys.sorted()) "
+                + "(expected \(DatasetError.alternatives(expected)))")
     }
 
     static func row(_ o: [String: Any], format: DatasetFormat, fieldMap: [String: String], path: String, line: Int)
@@ -147,6 +144,11 @@ public enum DatasetReader {
                 else {
                     throw DatasetError.invalid(
                         file: path, line: line, message: "\(key)[\(i)] needs string 'role' and 'content'")
+                }
+                guard Self.roles.contains(role) else {
+                    throw DatasetError.invalid(
+                        file: path, line: line,
+                        message: "\(key)[\(i)]: unknown role '\(role)' (\(DatasetError.alternatives(Self.roles)))")
                 }
                 return ChatMessage(role: role, content: content)
             }

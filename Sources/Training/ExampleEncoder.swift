@@ -4,9 +4,10 @@ import Tokenizers
 public struct EncodedExample: Sendable, Equatable {
     public var ids: [Int]
     public var labels: [Int]
-    /// Positions whose label is learned.
+    /// Positions whose label is not ignored, the first included (see ``targetCount``).
     public var labelledCount: Int { labels.reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
-    /// Tokens the loss predicts: labelled positions after the first (nothing predicts the first).
+    /// Tokens the loss predicts: labelled positions after the first (a causal LM predicts token
+    /// t + 1 from tokens ...t, so nothing predicts the first). What the encoder counts as learned.
     public var targetCount: Int { labels.dropFirst().reduce(0) { $0 + ($1 == EncodedExample.ignored ? 0 : 1) } }
     public static let ignored = -100
 
@@ -21,8 +22,11 @@ public struct EncodedExample: Sendable, Equatable {
 /// Conversations (and Alpaca rows, as one user turn `instruction` + "\n\n" + `input` and one
 /// assistant turn `output`) are rendered with the model's chat template; the loss falls on the
 /// assistant turns, template tokens closing them included. `--template alpaca` uses the classic
-/// Alpaca prompt instead. Rows longer than `maxSequenceLength` are truncated; rows left with no
-/// learned token are skipped; both are counted.
+/// Alpaca prompt instead, and refuses chat rows (their turns have no Alpaca form, and rendering
+/// them with the chat template would ignore the choice). Prompt/completion and text rows are used
+/// as they are under either style: neither template applies to them, so the choice changes nothing.
+/// Rows longer than `maxSequenceLength` are truncated; rows left with no predicted token (see
+/// ``EncodedExample/targetCount``) are skipped; both are counted.
 public struct ExampleEncoder: Sendable {
     public enum PromptStyle: String, Sendable {
         case chatTemplate = "chat"
@@ -46,6 +50,7 @@ public struct ExampleEncoder: Sendable {
         public var truncated = 0
         public var skipped = 0
         public var tokens = 0
+        /// Tokens the loss predicts (the sum of ``EncodedExample/targetCount``).
         public var labelledTokens = 0
     }
 
@@ -80,13 +85,13 @@ public struct ExampleEncoder: Sendable {
                 e.labels.removeLast(e.labels.count - options.maxSequenceLength)
                 summary.truncated += 1
             }
-            if e.ids.isEmpty || e.labelledCount == 0 {
+            if e.targetCount == 0 {
                 summary.skipped += 1
                 continue
             }
             summary.examples += 1
             summary.tokens += e.ids.count
-            summary.labelledTokens += e.labelledCount
+            summary.labelledTokens += e.targetCount
             out.append(e)
         }
         return (out, summary)
@@ -112,6 +117,11 @@ public struct ExampleEncoder: Sendable {
                 [ChatMessage(role: "user", content: user), ChatMessage(role: "assistant", content: output)], file: file,
                 line: line)
         case .chat(let messages):
+            guard options.style != .alpaca else {
+                throw DatasetError.invalid(
+                    file: file, line: line,
+                    message: "--template alpaca applies to instruction/input/output rows, not 'messages' rows")
+            }
             return try chat(messages, file: file, line: line)
         }
     }

@@ -31,3 +31,16 @@ public struct DatasetRow: Sendable, Equatable {
     public var example: TrainingExample
     public var line: Int
 }
+
+extension DatasetFormat {
+    /// The fields of a row of this format, by the names a field map renames (`auto`: of every format).
+    var fields: [String] {
+        switch self {
+        case .auto: [Self.alpaca, .chat, .promptCompletion, .text].flatMap(\.fields)
+        case .alpaca: ["instruction", "input", "output"]
+        case .chat: ["messages"]
+        case .promptCompletion: ["prompt", "completion"]
+        case .text: ["text"]
+        }
+    }
+}
