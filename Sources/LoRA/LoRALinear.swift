@@ -18,8 +18,8 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
     public var training = false
     /// State of the dropout mask generator (SplitMix64), saved in checkpoints for exact resume.
     public var randomState: UInt64 = 0
-    /// The scaled keep-mask of the last training forward, `(rows, in)`, which backward reuses.
-    var lastMask: Tensor?
+    /// The keep-mask of the last training forward, `(rows, in)`, which backward reuses.
+    var lastMask: DropoutMask?
     /// `A x` of the last training forward and the input it was computed from, which backward
     /// reuses instead of recomputing when it is given the same input.
     var lastProjection: (input: UnsafePointer<Float>, rows: Int, t: Tensor)?
@@ -41,19 +41,12 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
 
     public func apply(_ x: UnsafePointer<Float>, rows: Int, accumulateInto out: UnsafeMutablePointer<Float>) {
         if training && dropout > 0 {
-            // Inverted dropout (torch.nn.Dropout): keep with probability 1−p, scale kept values by 1/(1−p).
-            let keep = 1 / (1 - dropout)
-            let count = rows * inFeatures
-            let mask = Tensor(uninitialized: [rows, inFeatures])
-            let dropped = Tensor(uninitialized: [rows, inFeatures])
-            var random = SplitMix64(seed: randomState)  // a local copy: no property access per element
-            for i in 0..<count {
-                let m: Float = random.unit() >= dropout ? keep : 0
-                mask.pointer[i] = m
-                dropped.pointer[i] = x[i] * m
-            }
+            var random = SplitMix64(seed: randomState)
+            let mask = DropoutMask(count: rows * inFeatures, probability: dropout, random: &random)
             randomState = random.state
             lastMask = mask
+            let dropped = Tensor(uninitialized: [rows, inFeatures])
+            mask.apply(x, into: dropped.pointer)
             let t = applyUndropped(dropped.pointer, rows: rows, accumulateInto: out)
             lastProjection = (x, rows, t)
             return
@@ -89,12 +82,11 @@ public final class LoRALinear: DifferentiableAdapter, @unchecked Sendable {
         lastProjection = nil
         if let mask = lastMask, mask.count == rows * inFeatures {
             // Through dropout: the adapter saw x ⊙ mask, and its input gradient is masked the same way.
-            let count = rows * inFeatures
             let dropped = Tensor(uninitialized: [rows, inFeatures])
-            for i in 0..<count { dropped.pointer[i] = x[i] * mask.pointer[i] }
+            mask.apply(x, into: dropped.pointer)
             let dxd = Tensor(zeros: [rows, inFeatures])
             backwardUndropped(dy, x: dropped.pointer, rows: rows, projection: saved, into: dxd.pointer)
-            for i in 0..<count { dx[i] += dxd.pointer[i] * mask.pointer[i] }
+            mask.accumulate(dxd.pointer, into: dx)
             return
         }
         backwardUndropped(dy, x: x, rows: rows, projection: saved, into: dx)

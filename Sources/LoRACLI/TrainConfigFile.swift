@@ -71,7 +71,8 @@ struct TrainConfigFile: Decodable {
             }
             numTrainEpochs = whole
         }
-        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        // TrainingArguments' max_steps of -1 (its default, often written out) or 0 means "not set".
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps).flatMap { $0 > 0 ? $0 : nil }
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
         lrSchedulerType = try c.decodeIfPresent(String.self, forKey: .lrSchedulerType)
         warmupRatio = try c.decodeIfPresent(Float.self, forKey: .warmupRatio)

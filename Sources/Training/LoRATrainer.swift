@@ -110,6 +110,10 @@ public final class LoRATrainer {
         self.examples = examples
         self.parameters = parameters
         try parameters.validate()
+        // A row with no token to predict would take a share of a batch and give it no gradient.
+        if let i = examples.firstIndex(where: { $0.targetCount == 0 }) {
+            throw TrainerError.invalidParameter(key: "examples[\(i)]", reason: "has no token to predict")
+        }
         model.adapters = [:]
         try adapter.attach(to: model)
         linears = model.adapters.sorted { $0.key.modulePath < $1.key.modulePath }.compactMap {

@@ -64,6 +64,10 @@ import TestSupport
         try Data("num_train_epochs: 1.0\ngradient_accumulation_steps: 0\n".utf8).write(to: config)
         out = try Self.train(folder, ["--config", config.path])
         #expect(out.stderr.contains("train.yaml: 'gradient_accumulation_steps' must be at least 1, not 0"))
+        // TrainingArguments' max_steps default, -1, written out: the epochs decide (4 rows, 2 a step).
+        try Data("max_steps: -1\nnum_train_epochs: 1\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "epochs", ["--config", config.path])
+        #expect(out.status == 0 && out.stderr.contains("step 2/2"), "\(out.stderr)")
         try Data("warmup_steps: 2\nwarmup_ratio: 0.1\n".utf8).write(to: config)
         out = try Self.train(folder, ["--config", config.path])
         #expect(out.stderr.contains("'warmup_steps' and 'warmup_ratio' are alternatives"))

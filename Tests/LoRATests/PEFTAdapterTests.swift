@@ -152,7 +152,7 @@ import TestSupport
         #expect(abs(numeric0 - Double(dx0[0])) < 1e-3, "without dropout: \(numeric0) vs \(dx0[0])")
         linear.training = true
         _ = loss(x)
-        let mask = linear.lastMask?.toArray() ?? []
+        let mask = linear.lastMask.map { m in (0..<m.count).map { m[$0] } } ?? []
         #expect(mask.contains(0) && mask.contains(2), "some inputs dropped, the rest scaled by 1/(1-p)")
         var dx = [Float](repeating: 0, count: rows * inF)
         linear.backward(probe, x: x, rows: rows, accumulateInputGradient: &dx)

@@ -68,6 +68,26 @@ import Tokenizers
         #expect(steps == 1)
     }
 
+    /// Settings no run can use, and rows with nothing to predict, are refused when the trainer is made.
+    @Test func theTrainerRefusesWhatNoRunCanUse() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let adapter = try LoRAAdapter.create(config: LoRAConfig(), for: loaded.model, seed: 1)
+        let good = EncodedExample(ids: [1, 2, 3], labels: [-100, 2, 3])
+        var p = LoRATrainer.Parameters()
+        p.batchSize = 0
+        #expect(throws: LoRATrainer.TrainerError.self) {
+            try LoRATrainer(model: loaded.model, adapter: adapter, examples: [good], parameters: p)
+        }
+        // Only the first label: nothing predicts it.
+        let nothing = EncodedExample(ids: [1, 2], labels: [1, -100])
+        #expect {
+            try LoRATrainer(
+                model: loaded.model, adapter: adapter, examples: [good, nothing], parameters: LoRATrainer.Parameters())
+        } throws: { error in
+            "\(error)" == "'examples[1]' has no token to predict"
+        }
+    }
+
     /// `lora_dropout` is applied while training: a run with dropout differs from one without,
     /// the same seed repeats it bit for bit, and each adapter's mask stream advances.
     @Test func dropoutIsAppliedAndSeeded() throws {
