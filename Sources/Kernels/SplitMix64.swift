@@ -11,8 +11,17 @@ public struct SplitMix64: Sendable, Equatable {
 
     public init(seed: UInt64) { state = seed }
 
+    /// The increment of the state per output.
+    public static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
+        state &+= Self.gamma
+        return Self.mix(state)
+    }
+
+    /// The output for an advanced state. The state only counts, so the `k`-th output after state
+    /// `s` (k from 1) is `mix(s &+ k &* gamma)`: any draw can be made without those before it.
+    @inline(__always) public static func mix(_ state: UInt64) -> UInt64 {
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

@@ -126,6 +126,26 @@ import TestSupport
 
 /// LoRA dropout: a fixed mask in forward and the same mask in backward.
 @Suite struct DropoutTests {
+    /// The mask drawn on the pool, word by word, is the mask of one generator drawn input by input
+    /// (kept when unit() >= p), and leaves the generator where the sequential draws would.
+    @Test(arguments: [(1, Float(0.5)), (63, 0.05), (64, 0.1), (100_003, 0.05), (200_000, 0.9)])
+    func maskIsTheSequentialDraws(count: Int, p: Float) {
+        var pooled = SplitMix64(seed: 99 &+ UInt64(count))
+        let mask = DropoutMask(count: count, probability: p, random: &pooled)
+        var sequential = SplitMix64(seed: 99 &+ UInt64(count))
+        let keep = 1 / (1 - p)
+        let expected = (0..<count).map { _ in sequential.unit() >= p ? keep : 0 }
+        #expect((0..<count).map { mask[$0] } == expected)
+        #expect(pooled == sequential)
+        let x = (0..<count).map { Float($0 % 13) - 6 }
+        var dropped = [Float](repeating: 7, count: count)
+        mask.apply(x, into: &dropped)
+        #expect(dropped == zip(x, expected).map { $1 == 0 ? 0 : $0 * keep })
+        var sum = [Float](repeating: 1, count: count)
+        mask.accumulate(x, into: &sum)
+        #expect(sum == zip(x, expected).map { $1 == 0 ? 1 : 1 + $0 * keep })
+    }
+
     @Test func dropoutGradientMatchesFiniteDifferences() {
         let (rows, inF, outF, r) = (3, 8, 5, 2)
         func values(_ n: Int, _ seed: Int) -> [Float] { (0..<n).map { Float(sin(Double($0 * 7 + seed))) } }
