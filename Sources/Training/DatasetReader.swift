@@ -22,7 +22,10 @@ public enum DatasetReader {
         }
         let path = url.path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DatasetError.unreadable(path, "no such file")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            throw DatasetError.unreadable(
+                path, !exists ? "no such file" : isFolder.boolValue ? "a folder, not a data file" : "cannot be read")
         }
         let objects = try parse(try lines(data, path: path), path: path)
         guard let first = objects.first else { throw DatasetError.unreadable(path, "no rows") }

@@ -23,6 +23,17 @@ import Tokenizers
         }
     }
 
+    @Test func aFolderOrAMissingFileIsNamedAsSuch() {
+        let folder = FileManager.default.temporaryDirectory.path
+        #expect(throws: DatasetError.unreadable(folder, "a folder, not a data file")) {
+            try DatasetReader.read(URL(fileURLWithPath: folder))
+        }
+        let missing = folder + "/swiftlora-\(getpid())-missing.jsonl"
+        #expect(throws: DatasetError.unreadable(missing, "no such file")) {
+            try DatasetReader.read(URL(fileURLWithPath: missing))
+        }
+    }
+
     @Test func windowsLineEndings() throws {
         let jsonl = try write("{\"text\": \"a\"}\r\n\r\n{\"text\": \"b\\r\\n\"}\r\n{\"text\": \"c\"}\r", "crlf.jsonl")
         let rows = try DatasetReader.read(jsonl)
