@@ -38,17 +38,28 @@ struct Chat: ParsableCommand {
                 log("(conversation cleared)")
                 continue
             }
+            if input.hasPrefix("/"), input.dropFirst().allSatisfy(\.isLetter) {
+                log("unknown command \(input) (/reset, /quit)")
+                continue
+            }
             messages.append(ChatMessage(role: "user", content: input))
-            let ids = try loaded.chatPromptIDs(messages)
             var parameters = sampling.parameters
             parameters.seed = sampling.seed &+ UInt64(turn)
             turn += 1
-            let result = try generator.generate(promptIDs: ids, parameters: parameters) { delta in
-                FileHandle.standardOutput.write(Data(delta.utf8))
-                return true
+            do {
+                let ids = try loaded.chatPromptIDs(messages)
+                let result = try generator.generate(promptIDs: ids, parameters: parameters) { delta in
+                    FileHandle.standardOutput.write(Data(delta.utf8))
+                    return true
+                }
+                // Unbuffered like the reply, so piped output keeps each reply on its own line.
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                messages.append(ChatMessage(role: "assistant", content: result.text))
+            } catch {
+                // One turn failing (a message past the context) drops that message, not the session.
+                messages.removeLast()
+                log("error: \(error); the message was dropped (/reset clears the conversation)")
             }
-            print()
-            messages.append(ChatMessage(role: "assistant", content: result.text))
         }
     }
 }

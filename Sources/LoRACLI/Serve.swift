@@ -54,8 +54,15 @@ struct Serve: AsyncParsableCommand {
         guard maxTokensLimit > 0 else { throw ValidationError("--max-tokens-limit must be positive") }
         guard ctx > 1 else { throw ValidationError("--ctx must be at least 2") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-        for spec in adapter where !spec.contains("=") {
-            throw ValidationError("--adapter takes NAME=DIR, got '\(spec)'")
+        var names = Set<String>()
+        for spec in adapter {
+            guard let equals = spec.firstIndex(of: "=") else {
+                throw ValidationError("--adapter takes NAME=DIR, got '\(spec)'")
+            }
+            let name = String(spec[..<equals])
+            guard names.insert(name).inserted else {
+                throw ValidationError("--adapter \(spec): the name '\(name)' is given twice")
+            }
         }
     }
 

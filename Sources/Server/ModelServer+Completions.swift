@@ -9,10 +9,21 @@ extension ModelServer {
     func completion(_ request: Request, _ context: ServerContext, chat: Bool) async throws -> Response {
         let data = try await Self.body(request, configuration)
         let fields = try JSONDecoder.request(SamplingFields.self, from: data)
+        try UnsupportedOptions.check(data, chat: chat)
         let promptIDs: [Int]
         if chat {
             let body = try JSONDecoder.request(ChatCompletionRequest.self, from: data)
             guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' is empty", param: "messages") }
+            for (i, message) in body.messages.enumerated() {
+                guard UnsupportedOptions.roles.contains(message.role) else {
+                    throw APIError.badRequest(
+                        "unknown role '\(message.role)' (system, user, assistant or tool)", param: "messages[\(i)].role"
+                    )
+                }
+                guard message.content != nil || message.role == "assistant" else {
+                    throw APIError.badRequest("missing field 'messages[\(i)].content'", param: "messages[\(i)].content")
+                }
+            }
             let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
             do {
                 promptIDs = try loaded.chatPromptIDs(messages)

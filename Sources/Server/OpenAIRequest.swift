@@ -132,6 +132,11 @@ extension JSONDecoder {
     static func request<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
+        } catch DecodingError.dataCorrupted(let context)
+            where context.codingPath.isEmpty && (try? JSONSerialization.jsonObject(with: data)) != nil
+        {
+            // Valid JSON with a value its field cannot hold (1.5 for an integer, 1e400).
+            throw .badRequest("a value does not fit its field: \(context.debugDescription)", param: nil)
         } catch let error as DecodingError {
             throw APIError(decoding: error)
         } catch {

@@ -154,6 +154,22 @@ import TestSupport
         // Two prompts answered: two "> " prompts each followed by a reply line, then the last prompt.
         #expect(out.stdout.components(separatedBy: "> ").count == 4)
     }
+
+    /// A message past the context is dropped with an error and the session goes on; an unknown
+    /// command is not sent to the model; piped replies end with their own newline.
+    @Test func chatSurvivesABadTurn() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let long = String(repeating: "hello world ", count: 5000)
+        let out = try Lora.run(
+            ["chat", "--model", gguf.path, "--temperature", "0", "--max-tokens", "4"],
+            input: "Hi.\n\(long)\n/foo\nWhat is 2+2?\n/quit\n")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stderr.contains("more than the context") && out.stderr.contains("the message was dropped"))
+        #expect(out.stderr.contains("unknown command /foo"))
+        let parts = out.stdout.components(separatedBy: "> ")
+        #expect(parts.count == 6, "\(out.stdout)")
+        #expect(parts.count == 6 && parts[1].hasSuffix("\n") && parts[2].isEmpty && parts[4].hasSuffix("\n"))
+    }
 }
 
 /// `lora merge` writes models that run like the adapter they folded in.

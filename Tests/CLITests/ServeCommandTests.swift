@@ -92,5 +92,7 @@ import TestSupport
         #expect(noName.status != 0 && noName.stderr.contains("NAME=DIR"))
         let runs = try Lora.run(["serve", "--model", gguf.path, "--runs", "/nonexistent/runs"])
         #expect(runs.status != 0 && runs.stderr.contains("--runs /nonexistent/runs"))
+        let twice = try Lora.run(["serve", "--model", gguf.path, "--adapter", "a=/x", "--adapter", "a=/y"])
+        #expect(twice.status != 0 && twice.stderr.contains("the name 'a' is given twice"), "\(twice.stderr)")
     }
 }

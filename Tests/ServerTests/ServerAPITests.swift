@@ -155,6 +155,30 @@ import TestSupport
             try await expectError(
                 "v1/chat/completions", ServerAPITests.chat("nobody", "hi"), status: 404, param: "model", "unknown model"
             )
+            // Options this server does not implement are refused by name, not answered as if honoured.
+            for (extra, param) in [
+                (#", "logprobs": true"#, "logprobs"), (#", "logit_bias": {"42": 5}"#, "logit_bias"),
+                (#", "tools": [{"type": "function"}]"#, "tools"),
+                (#", "response_format": {"type": "json_object"}"#, "response_format"),
+            ] {
+                try await expectError(
+                    "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: extra), status: 400,
+                    param: param, param)
+            }
+            for (extra, param) in [(#""echo": true"#, "echo"), (#""best_of": 3"#, "best_of")] {
+                try await expectError(
+                    "v1/completions", #"{"model": "\#(loaded.name)", "prompt": "x", \#(extra)}"#, status: 400,
+                    param: param, param)
+            }
+            try await expectError(
+                "v1/chat/completions", #"{"model": "x", "messages": [{"role": "wizard", "content": "hi"}]}"#,
+                status: 400, param: "messages[0].role", "unknown role")
+            try await expectError(
+                "v1/chat/completions", #"{"model": "x", "messages": [{"role": "user"}]}"#, status: 400,
+                param: "messages[0].content", "no content")
+            try await expectError(
+                "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: #", "max_tokens": 1.5"#),
+                status: 400, "a fraction for an integer")
             try await expectError(
                 "v1/chat/completions", ServerAPITests.chat(loaded.name, String(repeating: "word ", count: 1100)),
                 status: 400, "prompt over the context")
