@@ -25,9 +25,17 @@ struct Merge: ParsableCommand {
     }
 
     func run() throws {
-        guard let format = WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == outtype.lowercased() })
-        else {
+        let written: [WeightFormat] = [.f32, .f16, .bf16, .q8_0]
+        guard let format = written.first(where: { $0.rawValue.lowercased() == outtype.lowercased() }) else {
             throw ValidationError("unknown --outtype '\(outtype)' (f32, f16, bf16, q8_0)")
+        }
+        // The output's folder must exist for a GGUF file (a Hugging Face folder is created with its parents).
+        if out.hasSuffix(".gguf") {
+            let parent = URL(fileURLWithPath: out).deletingLastPathComponent()
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isFolder), isFolder.boolValue else {
+                throw CLIError("--out \(out): the folder \(parent.path) does not exist")
+            }
         }
         let loaded = try modelOptions.load()
         // Check the output can be written before doing any work.

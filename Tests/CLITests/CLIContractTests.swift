@@ -178,6 +178,18 @@ import TestSupport
         FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-merge-\(getpid())-\(name)")
     }
 
+    @Test func mergeRefusesWhatItCannotWriteBeforeMerging() throws {
+        let model = Fixtures.url("tiny-llama").path
+        let adapter = Fixtures.url("tiny-llama/peft-adapter").path
+        let q4 = try Lora.run(["merge", "--model", model, "--adapter", adapter, "--out", "x.gguf", "--outtype", "q4_0"])
+        #expect(q4.status != 0 && q4.stderr.contains("unknown --outtype 'q4_0'"), "\(q4.stderr)")
+        let nowhere = try Lora.run([
+            "merge", "--model", model, "--adapter", adapter, "--out", "/nonexistent/dir/m.gguf",
+        ])
+        #expect(nowhere.status != 0 && nowhere.stderr.contains("the folder /nonexistent/dir does not exist"))
+        #expect(!nowhere.stderr.contains("merged"), "refused before merging")
+    }
+
     @Test func mergedHuggingFaceFolderGivesAdapterLogits() throws {
         let out = Self.temporary("tiny")
         defer { try? FileManager.default.removeItem(at: out) }
