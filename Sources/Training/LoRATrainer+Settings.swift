@@ -41,11 +41,10 @@ extension LoRATrainer {
     /// Everything that decides a run's numbers, by `TrainingArguments` / `LoraConfig` names, as
     /// strings: written into each checkpoint, and compared on resume (a resumed run continues the
     /// same computation, so it must not change them). Logging, saving, evaluation and gradient
-    /// checkpointing (bit-identical) may change.
-    var settings: [String: String] {
-        let p = parameters
-        let c = adapter.config
-        return [
+    /// checkpointing (bit-identical) may change. Made once, in `init` (the data's fingerprint reads
+    /// every example).
+    static func settings(_ p: Parameters, _ c: LoRAConfig, _ examples: [EncodedExample]) -> [String: String] {
+        [
             "per_device_train_batch_size": "\(p.batchSize)",
             "gradient_accumulation_steps": "\(p.gradientAccumulationSteps)",
             "num_train_epochs": "\(p.epochs)",
@@ -65,7 +64,7 @@ extension LoRATrainer {
             "use_rslora": "\(c.useRSLoRA)",
             "target_modules": Self.describe(c.targetModules),
             "train_examples": "\(examples.count)",
-            "train_data_fingerprint": Self.fingerprint(examples),
+            "train_data_fingerprint": fingerprint(examples),
         ]
     }
 

@@ -102,6 +102,8 @@ public final class LoRATrainer {
     public internal(set) var optimizer: AdamW
     /// Where the run is: what a checkpoint stores besides weights and moments.
     public internal(set) var state: TrainerState
+    /// What a checkpoint records of the run's settings and data, and a resume compares (see ``settings(_:_:_:)``).
+    let settings: [String: String]
 
     /// Attaches `adapter` to `model` for training (its tensors are updated in place).
     public init(model: LlamaModel, adapter: LoRAAdapter, examples: [EncodedExample], parameters: Parameters) throws {
@@ -126,6 +128,7 @@ public final class LoRATrainer {
             linear.randomState = streams.next()
         }
         optimizer = AdamW(learningRate: parameters.learningRate, weightDecay: parameters.weightDecay)
+        settings = Self.settings(parameters, adapter.config, examples)
         state = TrainerState(
             step: 0, epoch: 0, order: [], cursor: 0, dataRandom: parameters.seed,
             dropoutRandom: linears.map(\.randomState))
