@@ -52,6 +52,7 @@ let package = Package(
                 "Kernels", "ModelFiles", "Tokenizers", "Models", "LoRA", "Training", "Generation", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // Locates ../shared/fixtures and the fetched real model for the test targets.

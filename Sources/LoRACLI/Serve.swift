@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import Server
 
 /// `lora serve`: the OpenAI-compatible server with adapters chosen per request, and the web page.
@@ -38,8 +39,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The largest max_tokens a request may ask for (also the default).")
     var maxTokensLimit = 512
 
-    @Option(name: .long, help: "Context per sequence in tokens, prompt included.")
-    var ctx = 2048
+    @Option(
+        name: .long,
+        help: "Context per sequence in tokens, prompt included (default: 2048, or the model's context if shorter).")
+    var ctx: Int?
 
     @Option(name: .long, help: "Seconds a request may run before it is ended.")
     var timeout: Double = 600
@@ -52,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConcurrent > 0 else { throw ValidationError("--max-concurrent must be positive") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
         guard maxTokensLimit > 0 else { throw ValidationError("--max-tokens-limit must be positive") }
-        guard ctx > 1 else { throw ValidationError("--ctx must be at least 2") }
+        if let ctx, ctx < 2 { throw ValidationError("--ctx must be at least 2") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         var names = Set<String>()
         for spec in adapter {
@@ -60,6 +63,14 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--adapter takes NAME=DIR, got '\(spec)'")
             }
             let name = String(spec[..<equals])
+            let folder = String(spec[spec.index(after: equals)...])
+            if let colon = folder.lastIndex(of: ":"), Double(folder[folder.index(after: colon)...]) != nil,
+                !FileManager.default.fileExists(atPath: folder)
+            {
+                throw ValidationError(
+                    "--adapter \(spec): serve takes NAME=DIR without a weight (each request uses one adapter at full weight); to serve a weighted mix, merge it first with lora merge --adapter DIR:WEIGHT"
+                )
+            }
             guard names.insert(name).inserted else {
                 throw ValidationError("--adapter \(spec): the name '\(name)' is given twice")
             }
@@ -75,7 +86,6 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConcurrent = maxConcurrent
         configuration.maxQueue = maxQueue
         configuration.maxTokensLimit = maxTokensLimit
-        configuration.context = ctx
         configuration.requestTimeout = timeout
         for (flag, path) in [("--adapter-dir", adapterDir), ("--runs", runs)] {
             guard let path else { continue }
@@ -88,6 +98,11 @@ struct Serve: AsyncParsableCommand {
         configuration.runsDirectory = runs.map { URL(fileURLWithPath: $0) }
 
         let loaded = try model.load()
+        let modelContext = loaded.model.configuration.maxPositionEmbeddings
+        if let ctx, ctx > modelContext {
+            throw ServerStartError("--ctx \(ctx) is over the model's context of \(modelContext) tokens")
+        }
+        configuration.context = ctx ?? min(2048, modelContext)
         let server = try ModelServer(loaded: loaded, configuration: configuration)
         for spec in adapter {
             let split = spec.split(separator: "=", maxSplits: 1)
@@ -99,9 +114,20 @@ struct Serve: AsyncParsableCommand {
             }
             log("adapter \(name) ← \(path)")
         }
-        let host = host
-        try await server.run { port in
-            log("serving \(server.baseName) on http://\(host):\(port) (OpenAI API under /v1, web page at /)")
+        let (host, port) = (host, port)
+        do {
+            try await server.run { port in
+                log("serving \(server.baseName) on http://\(host):\(port) (OpenAI API under /v1, web page at /)")
+            }
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ServerStartError(
+                "--port \(port): the port is in use (another server?); pick another, or 0 for any free one")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw ServerStartError("--host \(host): not an address of this machine")
+        } catch let error as SocketAddressError.UnknownHost {
+            throw ServerStartError("--host \(host): not an address or a name that resolves (\(error.errorDescription))")
+        } catch let error as SocketAddressError {
+            throw ServerStartError("--host \(host): not an address (\(error))")
         }
     }
 }

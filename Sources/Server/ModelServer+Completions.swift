@@ -69,16 +69,20 @@ extension ModelServer {
         if fields.stream == true {
             return streamed(reply, stream, request, context.note, includeUsage: Self.includeUsage(data))
         }
-        var text = ""
-        for try await event in stream {
-            switch event {
-            case .text(let delta): text += delta
-            case .finished(let result):
-                context.note.tokens = result.ids.count
-                return Self.json(reply.whole(text: result.text, result: result))
+        // A client that hangs up closes the connection; that cancels the collecting task, which
+        // ends the stream and so cancels the sequence.
+        let collect = Task { () throws -> GenerationResult? in
+            for try await event in stream {
+                if case .finished(let result) = event { return result }
             }
+            return nil
         }
-        throw APIError.server("generation ended without a result")
+        context.channel.closeFuture.whenComplete { _ in collect.cancel() }
+        guard let result = try await collect.value else {
+            throw APIError.server("generation ended without a result")
+        }
+        context.note.tokens = result.ids.count
+        return Self.json(reply.whole(text: result.text, result: result))
     }
 
     /// Server-sent events in OpenAI's chunk format, ending with `data: [DONE]`. A client that
@@ -139,8 +143,10 @@ struct Reply: Sendable {
     var created: Int
     var promptTokens: Int
 
+    /// OpenAI's `stop` and `length`; a request cut by `--timeout` says `timeout` (not OpenAI's,
+    /// but "length" would tell the client that max_tokens was reached).
     static func finishReason(_ reason: FinishReason) -> String {
-        reason == .stop ? "stop" : "length"
+        reason.rawValue
     }
 
     func usage(_ result: GenerationResult) -> [String: Any] {

@@ -59,47 +59,78 @@ public final class ModelServer: Sendable {
         try await application(onRunning: onRunning).runService()
     }
 
+    /// One route: its method, its path (`:name` matches one segment) and its handler.
+    struct Route: Sendable {
+        var method: HTTPRequest.Method
+        var path: String
+        var handler: @Sendable (Request, ServerContext) async throws -> Response
+    }
+
+    /// Every route the server answers; the middleware reads it to answer 405 with `Allow`.
+    func routes() -> [Route] {
+        [
+            Route(method: .get, path: "/") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.index_html)))
+            },
+            Route(method: .get, path: "/health") { _, _ in Self.json(["status": "ok"]) },
+            Route(method: .get, path: "/v1/models") { [self] _, _ in models() },
+            Route(method: .get, path: "/v1/models/:id") { [self] _, context in
+                let id = context.parameters.get("id") ?? ""
+                if id == baseName { return Self.json(Self.modelObject(id, parent: nil)) }
+                guard adapters.entry(id) != nil else {
+                    throw APIError.notFound("The model '\(id)' does not exist", param: "model", code: "model_not_found")
+                }
+                return Self.json(Self.modelObject(id, parent: baseName))
+            },
+            Route(method: .post, path: "/v1/chat/completions") { [self] request, context in
+                try await completion(request, context, chat: true)
+            },
+            Route(method: .post, path: "/v1/completions") { [self] request, context in
+                try await completion(request, context, chat: false)
+            },
+            Route(method: .post, path: "/v1/adapters") { [self] request, context in
+                let body = try await JSONDecoder.request(
+                    LoadAdapterRequest.self, from: Self.body(request, configuration))
+                guard body.name != baseName else {
+                    throw APIError.badRequest("'\(body.name)' is the base model's name", param: "name")
+                }
+                try AdapterRegistry.checkName(body.name)
+                try adapters.loadInsideRoot(name: body.name, path: body.path)
+                context.note.adapter = body.name
+                return Self.json(Self.modelObject(body.name, parent: baseName), status: .created)
+            },
+            Route(method: .delete, path: "/v1/adapters/:name") { [self] _, context in
+                let name = context.parameters.get("name") ?? ""
+                guard adapters.unload(name) else {
+                    throw APIError.notFound("no adapter named '\(name)'", param: "name")
+                }
+                return Self.json(["id": name, "object": "model", "deleted": true])
+            },
+            Route(method: .get, path: "/v1/runs") { [self] _, _ in
+                let runs = configuration.runsDirectory.map { RunsCatalog(root: $0).runs() } ?? []
+                return Self.json(["object": "list", "data": runs.map { ["id": $0.id, "updated": $0.updated] }])
+            },
+            Route(method: .get, path: "/v1/runs/:id/metrics") { [self] _, context in
+                let id = context.parameters.get("id") ?? ""
+                guard let root = configuration.runsDirectory, let records = RunsCatalog(root: root).records(of: id)
+                else {
+                    throw APIError.notFound("no training run '\(id)'")
+                }
+                return Self.json(["id": id, "records": records])
+            },
+        ]
+    }
+
     func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
-        router.add(middleware: ServerMiddleware(apiKey: configuration.apiKey, logger: logger))
-        router.get("/") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.index_html)))
-        }
-        router.get("/health") { _, _ in Self.json(["status": "ok"]) }
-        router.get("/v1/models") { [self] _, _ in models() }
-        router.post("/v1/chat/completions") { [self] request, context in
-            try await completion(request, context, chat: true)
-        }
-        router.post("/v1/completions") { [self] request, context in
-            try await completion(request, context, chat: false)
-        }
-        router.post("/v1/adapters") { [self] request, context in
-            let body = try await JSONDecoder.request(LoadAdapterRequest.self, from: Self.body(request, configuration))
-            guard body.name != baseName else {
-                throw APIError.badRequest("'\(body.name)' is the base model's name", param: "name")
-            }
-            try AdapterRegistry.checkName(body.name)
-            try adapters.loadInsideRoot(name: body.name, path: body.path)
-            context.note.adapter = body.name
-            return Self.json(Self.modelObject(body.name, parent: baseName), status: .created)
-        }
-        router.delete("/v1/adapters/:name") { [self] _, context in
-            let name = context.parameters.get("name") ?? ""
-            guard adapters.unload(name) else { throw APIError.notFound("no adapter named '\(name)'", param: "name") }
-            return Self.json(["id": name, "object": "model", "deleted": true])
-        }
-        router.get("/v1/runs") { [self] _, _ in
-            let runs = configuration.runsDirectory.map { RunsCatalog(root: $0).runs() } ?? []
-            return Self.json(["object": "list", "data": runs.map { ["id": $0.id, "updated": $0.updated] }])
-        }
-        router.get("/v1/runs/:id/metrics") { [self] _, context in
-            let id = context.parameters.get("id") ?? ""
-            guard let root = configuration.runsDirectory, let records = RunsCatalog(root: root).records(of: id) else {
-                throw APIError.notFound("no training run '\(id)'")
-            }
-            return Self.json(["id": id, "records": records])
+        let routes = routes()
+        router.add(
+            middleware: ServerMiddleware(
+                apiKey: configuration.apiKey, routes: routes.map { ($0.method, $0.path) }, logger: logger))
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method, use: route.handler)
         }
         return router
     }

@@ -67,6 +67,11 @@ struct SamplingFields: Decodable {
             throw .badRequest(
                 "max_tokens \(requested) is over this server's limit of \(maxTokensLimit)", param: "max_tokens")
         }
+        for (name, value) in [("presence_penalty", presence_penalty), ("frequency_penalty", frequency_penalty)] {
+            if let value, !(-2...2).contains(value) {
+                throw .badRequest("\(name) must be between -2 and 2, got \(value)", param: name)
+            }
+        }
         var p = GenerationParameters()
         p.maxTokens = requested ?? defaultMaxTokens
         p.temperature = temperature ?? 1  // OpenAI's default

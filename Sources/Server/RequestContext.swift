@@ -1,12 +1,16 @@
 import Hummingbird
+import NIOCore
 
-/// Per-request context: Hummingbird's core storage plus a note the log line reads.
+/// Per-request context: Hummingbird's core storage, the connection (whose closing cancels a
+/// request's generation) and a note the log line reads.
 struct ServerContext: RequestContext {
     var coreContext: CoreRequestContextStorage
+    let channel: any Channel
     let note = RequestNote()
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

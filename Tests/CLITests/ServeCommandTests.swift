@@ -94,5 +94,19 @@ import TestSupport
         #expect(runs.status != 0 && runs.stderr.contains("--runs /nonexistent/runs"))
         let twice = try Lora.run(["serve", "--model", gguf.path, "--adapter", "a=/x", "--adapter", "a=/y"])
         #expect(twice.status != 0 && twice.stderr.contains("the name 'a' is given twice"), "\(twice.stderr)")
+        let weighted = try Lora.run(["serve", "--model", gguf.path, "--adapter", "a=/x:0.5"])
+        #expect(weighted.status != 0 && weighted.stderr.contains("without a weight"), "\(weighted.stderr)")
+        let longContext = try Lora.run(["serve", "--model", gguf.path, "--ctx", "100000"])
+        #expect(
+            longContext.status != 0 && longContext.stderr.contains("--ctx 100000 is over the model's context of 8192"),
+            "\(longContext.stderr)")
+        let badHost = try Lora.run(["serve", "--model", gguf.path, "--port", "0", "--host", "no-such-host.invalid"])
+        #expect(
+            badHost.status != 0 && badHost.stderr.hasPrefix("error: --host no-such-host.invalid:"), "\(badHost.stderr)")
+        // A port another server holds is named, not reported as bind()'s errno.
+        let holder = try Server(["--model", gguf.path])
+        let port = String(holder.base.split(separator: ":").last ?? "")
+        let taken = try Lora.run(["serve", "--model", gguf.path, "--port", port])
+        #expect(taken.status != 0 && taken.stderr.contains("--port \(port): the port is in use"), "\(taken.stderr)")
     }
 }

@@ -185,6 +185,36 @@ import TestSupport
             let big = ServerAPITests.chat(loaded.name, String(repeating: "x", count: 10000))
             try await expectError("v1/chat/completions", big, status: 413, "body over the limit")
             try await expectError("v1/nowhere", nil, status: 404, "unknown route")
+            try await expectError(
+                "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: #", "presence_penalty": 2.5"#),
+                status: 400, param: "presence_penalty", "a penalty outside OpenAI's [-2, 2]")
+            try await expectError(
+                "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: #", "frequency_penalty": -3"#),
+                status: 400, param: "frequency_penalty", "a penalty outside OpenAI's [-2, 2]")
+            // Another site's page may post text/plain or a form to a local server without asking.
+            for type in ["text/plain", "application/x-www-form-urlencoded"] {
+                try await expectError(
+                    "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi"), status: 415,
+                    headers: key.merging(["Content-Type": type]) { $1 }, type)
+            }
+            let charset = try await live.send(
+                "POST", "v1/chat/completions",
+                json: ServerAPITests.chat(loaded.name, "hi", extra: #", "max_tokens": 1"#),
+                headers: key.merging(["Content-Type": "Application/JSON; charset=utf-8"]) { $1 })
+            #expect(charset.status == 200, "JSON with a charset parameter")
+            // The scheme of Authorization is case-insensitive (RFC 9110).
+            #expect(try await live.send("GET", "v1/models", headers: ["Authorization": "bearer sekret"]).status == 200)
+            try await expectError(
+                "v1/models", nil, status: 401, headers: ["Authorization": "Bearer sekret2"], "a longer key")
+            try await expectError("v1/models", nil, status: 401, headers: ["Authorization": "Bearer"], "no key")
+            // A known path asked with another method is 405 with Allow; GET /v1/models/{id}.
+            let wrongMethod = try await live.send("GET", "v1/chat/completions", headers: key)
+            #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"] == "POST")
+            let deleteModels = try await live.send("DELETE", "v1/models", headers: key)
+            #expect(deleteModels.status == 405 && deleteModels.headers["Allow"] == "GET")
+            let one = try LiveServer.object(try await live.send("GET", "v1/models/\(loaded.name)", headers: key).body)
+            #expect(one["id"] as? String == loaded.name && one["object"] as? String == "model")
+            try await expectError("v1/models/nobody", nil, status: 404, param: "model", "unknown model id")
 
             // One slot and no queue: a second request while one decodes is told to retry.
             // The long request asks for 500 tokens with a stop string that never comes: seconds of decoding.
@@ -224,14 +254,14 @@ import TestSupport
         }
     }
 
-    @Test func aClientThatHangsUpCancelsItsSequence() async throws {
+    @Test(arguments: [true, false]) func aClientThatHangsUpCancelsItsSequence(streaming: Bool) async throws {
         guard let url = try Fixtures.smolLM2GGUF() else { return }
         let loaded = try ModelLoader.load(path: url.path)
         try await LiveServer.with(loaded) { live in
-            // curl streams a 500-token reply and hangs up after a second.
+            // curl asks for a 500-token reply and hangs up after a second.
             let body = ServerAPITests.chat(
                 loaded.name, "Tell me a long story.",
-                extra: #", "max_tokens": 500, "stop": ["q8z#never"], "stream": true"#)
+                extra: #", "max_tokens": 500, "stop": ["q8z#never"], "stream": \#(streaming)"#)
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             curl.arguments = [
@@ -247,6 +277,25 @@ import TestSupport
             while batch.load.running > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(batch.load.running == 0)
             #expect(batch.load.steps < 480, "decoding stopped when the client left (steps: \(batch.load.steps))")
+        }
+    }
+
+    @Test func aRequestPastItsTimeoutSaysSo() async throws {
+        guard let url = try Fixtures.smolLM2GGUF() else { return }
+        let loaded = try ModelLoader.load(path: url.path)
+        var configuration = ServerConfiguration()
+        configuration.requestTimeout = 0.5
+        try await LiveServer.with(loaded, configuration: configuration) { live in
+            let reply = try LiveServer.object(
+                try await live.send(
+                    "POST", "v1/chat/completions",
+                    json: ServerAPITests.chat(
+                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, "stop": ["q8z#never"]"#)
+                ).body)
+            let choice = (reply["choices"] as? [[String: Any]])?.first
+            let tokens = (reply["usage"] as? [String: Int])?["completion_tokens"] ?? 500
+            #expect(choice?["finish_reason"] as? String == "timeout", "not 'length': max_tokens was not reached")
+            #expect(tokens < 500)
         }
     }
 
