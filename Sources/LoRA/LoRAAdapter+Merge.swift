@@ -22,7 +22,10 @@ extension LoRAAdapter {
             for r in 0..<base.rows {
                 base.format.dequantizeRow(base.row(r), into: merged.pointer + r * base.columns, count: base.columns)
             }
-            let (_, scale) = config.rankAndScale(for: path)
+            let (configured, scale) = config.rankAndScale(for: path)
+            guard configured == rank else {
+                throw LoRAError.rankMismatch(source, key: Self.key(path, "A"), configured: configured, found: rank)
+            }
             // W += (weight·s) · B A
             Gemm.sgemm(
                 transA: false, transB: false, m: base.rows, n: base.columns, k: rank, alpha: scale * weight,

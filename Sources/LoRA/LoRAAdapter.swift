@@ -102,7 +102,12 @@ public struct LoRAAdapter: @unchecked Sendable {
                 throw LoRAError.shapeMismatch(
                     source, key: Self.key(path, "B"), expected: [outFeatures, rank], found: w.b.shape)
             }
-            let (_, scale) = config.rankAndScale(for: path)
+            let (configured, scale) = config.rankAndScale(for: path)
+            // The scale is alpha / r from the config: a rank that disagrees with the tensors would
+            // silently scale the adapter wrongly (PEFT refuses it as a size mismatch).
+            guard configured == rank else {
+                throw LoRAError.rankMismatch(source, key: Self.key(path, "A"), configured: configured, found: rank)
+            }
             planned.append((key, LoRALinear(a: w.a, b: w.b, scale: scale * weight)))
         }
         return planned

@@ -170,6 +170,13 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         "ensure_weight_tying",
     ]
 
+    /// A value as the file spells it (`true`, not Foundation's `1`).
+    static func json(_ value: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+        else { return "\(value)" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Reads and checks an `adapter_config.json`.
     public static func load(_ url: URL) throws -> LoRAConfig {
         let path = url.path
@@ -189,13 +196,13 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
                 path, "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch let DecodingError.dataCorrupted(context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw LoRAError.unsupportedSetting(path, key: key, value: "\(object[key] ?? "this value")")
+            throw LoRAError.unsupportedSetting(path, key: key, value: object[key].map(json) ?? "this value")
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
             if value is NSNull || known.contains(key) || informational.contains(key) { continue }
             if let accept = requiredValues[key] {
-                guard accept(value) else { throw LoRAError.unsupportedSetting(path, key: key, value: "\(value)") }
+                guard accept(value) else { throw LoRAError.unsupportedSetting(path, key: key, value: json(value)) }
                 continue
             }
             config.ignoredKeys.append(key)
@@ -206,14 +213,14 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
 
     /// Refuses values we do not implement.
     public func validate(source: String) throws {
-        guard peftType == "LORA" else { throw LoRAError.unsupportedSetting(source, key: "peft_type", value: peftType) }
+        guard peftType == "LORA" else { throw LoRAError.unsupportedSetting(source, key: "peft_type", value: Self.json(peftType)) }
         guard r > 0 else { throw LoRAError.invalidConfig(source, "'r' must be positive, not \(r)") }
-        guard bias == "none" else { throw LoRAError.unsupportedSetting(source, key: "bias", value: bias) }
+        guard bias == "none" else { throw LoRAError.unsupportedSetting(source, key: "bias", value: Self.json(bias)) }
         guard (0..<1).contains(loraDropout) else {
             throw LoRAError.invalidConfig(source, "'lora_dropout' must be in [0, 1), not \(loraDropout)")
         }
         if let modulesToSave, !modulesToSave.isEmpty {
-            throw LoRAError.unsupportedSetting(source, key: "modules_to_save", value: "\(modulesToSave)")
+            throw LoRAError.unsupportedSetting(source, key: "modules_to_save", value: Self.json(modulesToSave))
         }
         for (pattern, rank) in rankPattern where rank <= 0 {
             throw LoRAError.invalidConfig(source, "rank_pattern '\(pattern)': rank \(rank)")

@@ -5,6 +5,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
     case missingWeight(String, key: String)
     case shapeMismatch(String, key: String, expected: [Int], found: [Int])
     case noMatchingModules(String)
+    /// The config's rank for a module (`r` or `rank_pattern`) is not its tensors' rank.
+    case rankMismatch(String, key: String, configured: Int, found: Int)
 
     public var description: String {
         switch self {
@@ -14,6 +16,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let file, let key, let expected, let found):
             "\(file): tensor '\(key)' has shape \(found), the model needs \(expected)"
         case .noMatchingModules(let file): "\(file): target_modules match no module of the model"
+        case .rankMismatch(let file, let key, let configured, let found):
+            "\(file): adapter_config.json gives rank \(configured) ('r' or 'rank_pattern') but tensor '\(key)' has rank \(found)"
         }
     }
 }

@@ -22,8 +22,18 @@ struct Lora: AsyncParsableCommand {
 
     /// Runs the command, printing one clear line and exiting non-zero on any error.
     static func mainWithCleanErrors() async {
+        let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
         do {
-            var command = try parseAsRoot()
+            var command: any ParsableCommand
+            do {
+                command = try parseAsRoot(arguments)
+            } catch {
+                // A misspelt option is the error to report, not what its absence left missing.
+                guard let unknown = UnknownOptions.first(in: arguments, root: Self.self) else { throw error }
+                let hint = unknown.suggestion.map { " (did you mean '\($0)'?)" } ?? ""
+                FileHandle.standardError.write(Data("Error: Unknown option '\(unknown.name)'\(hint)\n".utf8))
+                Foundation.exit(ExitCode.validationFailure.rawValue)
+            }
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
@@ -39,6 +49,26 @@ struct Lora: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)
         }
+    }
+
+    /// `--option -0.5` as `--option=-0.5`: ArgumentParser reads a word starting with `-` as an
+    /// option, so a negative number after a space was "Missing value" instead of the number
+    /// (which the command then accepts or refuses by name).
+    static func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        for argument in arguments {
+            let lower = argument.lowercased()
+            let negativeNumber =
+                lower.hasPrefix("-") && Double(lower) != nil && lower.dropFirst().first.map { $0 != "-" } == true
+            if negativeNumber, let previous = out.last, previous.hasPrefix("--"), previous.count > 2,
+                !previous.contains("=")
+            {
+                out[out.count - 1] = previous + "=" + argument
+            } else {
+                out.append(argument)
+            }
+        }
+        return out
     }
 
     static func main() async {

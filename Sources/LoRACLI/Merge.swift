@@ -20,6 +20,9 @@ struct Merge: ParsableCommand {
     @Option(name: .long, help: "Format of the written matrices: f32, f16, bf16, or q8_0 (GGUF only).")
     var outtype: String = "f32"
 
+    @Flag(name: .long, help: "Replace an existing --out (never the model being merged).")
+    var overwrite = false
+
     func validate() throws {
         guard !adapter.isEmpty else { throw ValidationError("give at least one --adapter") }
     }
@@ -37,6 +40,7 @@ struct Merge: ParsableCommand {
                 throw CLIError("--out \(out): the folder \(parent.path) does not exist")
             }
         }
+        try checkOutput()
         let loaded = try modelOptions.load()
         // Check the output can be written before doing any work.
         let toGGUF = out.hasSuffix(".gguf")
@@ -65,5 +69,33 @@ struct Merge: ParsableCommand {
         log(
             "wrote \(out): \(report.tensors) tensors as \(format.rawValue); largest change from conversion \(report.maxAbsoluteError)"
         )
+    }
+
+    /// Refuses an `--out` that is the model itself, or that exists without `--overwrite`, or a
+    /// folder holding other weight files that a loader would read beside the merged ones.
+    func checkOutput() throws {
+        let fm = FileManager.default
+        let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL
+        let model = URL(fileURLWithPath: modelOptions.model).resolvingSymlinksInPath().standardizedFileURL
+        guard target.path != model.path else {
+            throw CLIError("--out \(out) is the model being merged; write the merged model elsewhere")
+        }
+        var isFolder: ObjCBool = false
+        guard fm.fileExists(atPath: target.path, isDirectory: &isFolder) else { return }
+        let contents = isFolder.boolValue ? (try? fm.contentsOfDirectory(atPath: target.path)) ?? [] : [out]
+        guard !contents.isEmpty else { return }
+        guard overwrite else {
+            throw CLIError("--out \(out) already exists; give --overwrite to replace it")
+        }
+        if isFolder.boolValue {
+            let stale = contents.filter {
+                ($0.hasSuffix(".safetensors") && $0 != "model.safetensors") || $0.hasSuffix(".safetensors.index.json")
+            }.sorted()
+            guard stale.isEmpty else {
+                throw CLIError(
+                    "--out \(out) holds other weight files (\(stale.joined(separator: ", "))) that would be read with the merged model; remove them or pick another folder"
+                )
+            }
+        }
     }
 }

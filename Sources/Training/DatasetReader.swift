@@ -13,7 +13,7 @@ public enum DatasetReader {
     /// `["input": "input_text", "output": "target_text"]`; it may rename only fields of the file's
     /// format (see ``DatasetFormat``).
     ///
-    /// Lines may end in "\n" or "\r\n", and the file may start with a UTF-8 byte order mark.
+    /// Lines may end in "\n", "\r\n" or "\r", and the file may start with a UTF-8 byte order mark.
     public static func read(_ url: URL, format: DatasetFormat = .auto, fieldMap: [String: String] = [:]) throws
         -> [DatasetRow]
     {
@@ -41,20 +41,33 @@ public enum DatasetReader {
         return try objects.map { try row($0.object, format: resolved, fieldMap: fieldMap, path: path, line: $0.line) }
     }
 
-    /// The file's lines without their "\n" or "\r\n" (and without a leading byte order mark).
-    /// Splitting the bytes finds the line of a byte that is not UTF-8, and keeps "\r\n" apart,
-    /// which Swift's `Character` would read as one grapheme.
+    /// The file's lines without their "\n", "\r\n" or lone "\r" (classic Mac OS), and without a
+    /// leading byte order mark. (JSON strings cannot hold a raw carriage return, so a lone one
+    /// only ever ends a line or sits between tokens.) Splitting the bytes finds the line of a byte
+    /// that is not UTF-8, and keeps "\r\n" apart, which Swift's `Character` would read as one
+    /// grapheme.
     static func lines(_ data: Data, path: String) throws -> [String] {
         let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
-        let bytes = data.starts(with: bom) ? data.dropFirst(bom.count) : data[...]
+        let bytes = Array(data.starts(with: bom) ? data.dropFirst(bom.count) : data[...])
+        let (newline, carriageReturn) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))
         var lines: [String] = []
-        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw
+        func add(_ line: ArraySlice<UInt8>) throws {
             guard let text = String(bytes: line, encoding: .utf8) else {
                 throw DatasetError.invalid(file: path, line: lines.count + 1, message: "not UTF-8")
             }
             lines.append(text)
         }
+        var start = 0
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == newline || bytes[i] == carriageReturn {
+                try add(bytes[start..<i])
+                if bytes[i] == carriageReturn && i + 1 < bytes.count && bytes[i + 1] == newline { i += 1 }
+                start = i + 1
+            }
+            i += 1
+        }
+        try add(bytes[start...])
         return lines
     }
 

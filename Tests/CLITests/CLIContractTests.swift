@@ -118,6 +118,20 @@ import TestSupport
         #expect(
             unsupported.stderr
                 == "error: unsupported architecture 'gemma3' (supported: llama, mistral, qwen2, smollm)\n")
+
+        // A misspelt option is named, not the required one it left missing; a negative number
+        // after a space is a value, which the command then judges.
+        let tiny = Fixtures.url("tiny-llama").path
+        let misspelt = try Lora.run(["train", "--model", tiny, "--dta", "x.json", "--out", "/tmp/x"])
+        #expect(misspelt.status != 0 && misspelt.stderr.contains("Unknown option '--dta' (did you mean '--data'?)"))
+        let txt = try Lora.run(["tokenize", "--model", tiny, "--txt", "hello"])
+        #expect(txt.status != 0 && txt.stderr.contains("Unknown option '--txt'"), "\(txt.stderr)")
+        let negative = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--temperature", "-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("invalid temperature: -1.0"), "\(negative.stderr)")
+        let dashPrompt = try Lora.run([
+            "generate", "--model", tiny, "--prompt", "-5", "--max-tokens", "1", "--temperature", "0",
+        ])
+        #expect(dashPrompt.status == 0, "\(dashPrompt.stderr)")
     }
 
     @Test func benchGemmRunsEveryShapeWithTheRowsAsked() throws {
@@ -210,6 +224,26 @@ import TestSupport
         var worst: Float = 0
         for i in expected.indices { worst = max(worst, abs(logits.pointer[i] - expected[i])) }
         #expect(worst < 1e-4, "max |Δlogit| = \(worst)")
+
+        // An existing --out needs --overwrite; the model itself, or a folder with other weight
+        // files beside, is never written.
+        let arguments = [
+            "merge", "--model", Fixtures.url("tiny-llama").path, "--adapter",
+            Fixtures.url("tiny-llama/peft-adapter").path,
+        ]
+        let written = try Data(contentsOf: out.appendingPathComponent("model.safetensors"))
+        let again = try Lora.run(arguments + ["--out", out.path])
+        #expect(again.status != 0 && again.stderr.contains("already exists; give --overwrite"), "\(again.stderr)")
+        #expect(try Data(contentsOf: out.appendingPathComponent("model.safetensors")) == written)
+        let replaced = try Lora.run(arguments + ["--out", out.path, "--overwrite"])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let itself = try Lora.run(arguments + ["--out", Fixtures.url("tiny-llama").path + "/", "--overwrite"])
+        #expect(itself.status != 0 && itself.stderr.contains("is the model being merged"), "\(itself.stderr)")
+        try Data().write(to: out.appendingPathComponent("model-00001-of-00002.safetensors"))
+        let shards = try Lora.run(arguments + ["--out", out.path, "--overwrite"])
+        #expect(
+            shards.status != 0 && shards.stderr.contains("holds other weight files (model-00001-of-00002.safetensors)"),
+            "\(shards.stderr)")
     }
 
     @Test func mergedGGUFGreedyEqualsPEFT() throws {

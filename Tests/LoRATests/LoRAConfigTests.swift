@@ -34,8 +34,9 @@ import TestSupport
         #expect {
             try LoRAConfig.load(url)
         } throws: { error in
-            guard case .unsupportedSetting(_, let k, _) = error as? LoRAError else { return false }
-            return k == key
+            guard case .unsupportedSetting(_, let k, let value) = error as? LoRAError else { return false }
+            // The value as the file spells it: `true`, not Foundation's `1`.
+            return k == key && setting.filter { $0 != " " }.hasSuffix(":" + value)
         }
     }
 

@@ -88,6 +88,21 @@ import TestSupport
         #expect(throws: LoRAError.self) { try adapter.attach(to: model) }
         #expect(model.adapters.isEmpty)
     }
+
+    @Test func aConfigRankThatIsNotTheTensorsIsRefused() throws {
+        // alpha / r scales the adapter: an edited "r" would change its effect without a word.
+        var adapter = try LoRAAdapter.load(folder: Fixtures.url("tiny-llama/peft-adapter"))
+        let model = try ModelLoader.load(path: Fixtures.url("tiny-llama").path).model
+        let rank = adapter.config.r
+        adapter.config.r = rank * 2
+        let refused = { (error: any Error) -> Bool in
+            guard case .rankMismatch(_, _, let configured, let found) = error as? LoRAError else { return false }
+            return configured == rank * 2 && found == rank
+        }
+        #expect(performing: { try adapter.attach(to: model) }, throws: refused)
+        #expect(performing: { _ = try adapter.merged(into: model) }, throws: refused)
+        #expect(model.adapters.isEmpty)
+    }
 }
 
 /// Merging gives the adapter's logits (float32) and PEFT's `merge_and_unload()` logits.

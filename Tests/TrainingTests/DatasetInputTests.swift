@@ -46,6 +46,15 @@ import Tokenizers
         #expect(arrayRows.map(\.line) == [2, 3])
         let bomLines = try write("\u{FEFF}{\"text\": \"a\"}\n{\"text\": \"b\"}\n", "bom.jsonl")
         #expect(texts(try DatasetReader.read(bomLines)) == ["a", "b"])
+        // Classic Mac OS: a lone carriage return ends each line.
+        let mac = try write("{\"text\": \"a\"}\r{\"text\": \"b\"}\r\r{\"text\": \"c\"}\r", "cr.jsonl")
+        let macRows = try DatasetReader.read(mac)
+        #expect(texts(macRows) == ["a", "b", "c"])
+        #expect(macRows.map(\.line) == [1, 2, 4])
+        let badMac = try write("{\"text\": \"a\"}\r{\"text\": b}\r", "cr-bad.jsonl")
+        #expect(throws: DatasetError.invalid(file: badMac.path, line: 2, message: "not a JSON object")) {
+            try DatasetReader.read(badMac)
+        }
     }
 
     @Test func bytesThatAreNotUTF8NameTheirLine() throws {
