@@ -213,7 +213,9 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
 
     /// Refuses values we do not implement.
     public func validate(source: String) throws {
-        guard peftType == "LORA" else { throw LoRAError.unsupportedSetting(source, key: "peft_type", value: Self.json(peftType)) }
+        guard peftType == "LORA" else {
+            throw LoRAError.unsupportedSetting(source, key: "peft_type", value: Self.json(peftType))
+        }
         guard r > 0 else { throw LoRAError.invalidConfig(source, "'r' must be positive, not \(r)") }
         guard bias == "none" else { throw LoRAError.unsupportedSetting(source, key: "bias", value: Self.json(bias)) }
         guard (0..<1).contains(loraDropout) else {
