@@ -38,7 +38,9 @@ struct GemmBench: ParsableCommand {
         guard let weightFormat = WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == format.lowercased() })
         else { throw ValidationError("unknown format '\(format)'") }
         if let rows, rows < 1 { throw ValidationError("--rows must be at least 1, not \(rows)") }
-        if threads < 1 || repeats < 1 { throw ValidationError("--threads and --repeats must be at least 1") }
+        for (flag, value) in [("--threads", threads), ("--repeats", repeats)] where value < 1 {
+            throw ValidationError("\(flag) must be at least 1, not \(value)")
+        }
         ThreadPool.shared.threadCount = threads
         for (listed, k, n) in Self.shapes {
             let m = rows ?? listed
@@ -66,9 +68,24 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Repetitions (the median is reported).")
     var repeats: Int = 3
 
+    func validate() throws {
+        for (flag, value) in [
+            ("--prompt-tokens", promptTokens), ("--decode-tokens", decodeTokens), ("--repeats", repeats),
+        ]
+        where value < 1 {
+            throw ValidationError("\(flag) must be at least 1, not \(value)")
+        }
+    }
+
     func run() throws {
         let loaded = try modelOptions.load()
         let model = loaded.model
+        let context = model.configuration.maxPositionEmbeddings
+        guard promptTokens + decodeTokens < context else {
+            throw CLIError(
+                "--prompt-tokens \(promptTokens) + --decode-tokens \(decodeTokens) is over the model's context of \(context) tokens"
+            )
+        }
         // A deterministic prompt of ordinary tokens (ids cycle over a plain range).
         let prompt = (0..<promptTokens).map { 1000 + ($0 * 37) % 20000 }
         var prefill: [Double] = []

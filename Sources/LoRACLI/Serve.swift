@@ -57,6 +57,9 @@ struct Serve: AsyncParsableCommand {
         guard maxTokensLimit > 0 else { throw ValidationError("--max-tokens-limit must be positive") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be at least 2") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let apiKey, apiKey.trimmingCharacters(in: .whitespaces).isEmpty || apiKey.contains(" ") {
+            throw ValidationError("--api-key must be a non-empty key without spaces (an unset variable?)")
+        }
         var names = Set<String>()
         for spec in adapter {
             guard let equals = spec.firstIndex(of: "=") else {
@@ -90,9 +93,10 @@ struct Serve: AsyncParsableCommand {
         for (flag, path) in [("--adapter-dir", adapterDir), ("--runs", runs)] {
             guard let path else { continue }
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw ServerStartError("\(flag) \(path): no such folder")
             }
+            guard isDirectory.boolValue else { throw ServerStartError("\(flag) \(path): a file, not a folder") }
         }
         configuration.adapterDirectory = adapterDir.map { URL(fileURLWithPath: $0) }
         configuration.runsDirectory = runs.map { URL(fileURLWithPath: $0) }

@@ -23,6 +23,19 @@ struct TrainBench: ParsableCommand {
     @Flag(help: "Pack the batch's sequences into one.") var packing = false
     @Flag(help: "bfloat16 GEMMs with the frozen base weights.") var bf16 = false
 
+    func validate() throws {
+        for (flag, value, least) in [
+            ("--batch", batch, 1), ("--seq", seq, 2), ("--rank", rank, 1), ("--steps", steps, 1),
+            ("--warmup", warmup, 0),
+        ]
+        where value < least {
+            throw ValidationError("\(flag) must be at least \(least), not \(value)")
+        }
+        guard alpha > 0, alpha.isFinite else {
+            throw ValidationError("--alpha must be a positive number, not \(alpha)")
+        }
+    }
+
     func run() throws {
         let loaded = try modelOptions.load()
         var config = LoRAConfig()

@@ -73,7 +73,8 @@ extension APIError {
             if let field {
                 self = .badRequest("'\(field)': \(context.debugDescription)", param: field)
             } else {
-                self = .badRequest("the body is not valid JSON", param: nil)
+                let detail = (context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+                self = .badRequest("the body is not valid JSON (\(detail))", param: nil)
             }
         @unknown default:
             self = .badRequest("the body could not be read", param: nil)
@@ -87,6 +88,7 @@ extension APIError {
         if name == "Bool" { return "a boolean" }
         if name == "String" { return "a string" }
         if name.hasPrefix("Array") { return "an array" }
+        if name == "StringOrList" { return "a string or a list" }
         return "an object"
     }
 

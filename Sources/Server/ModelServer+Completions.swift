@@ -17,14 +17,18 @@ extension ModelServer {
             for (i, message) in body.messages.enumerated() {
                 guard UnsupportedOptions.roles.contains(message.role) else {
                     throw APIError.badRequest(
-                        "unknown role '\(message.role)' (system, user, assistant or tool)", param: "messages[\(i)].role"
+                        "unknown role '\(message.role)' (system, developer, user, assistant or tool)",
+                        param: "messages[\(i)].role"
                     )
                 }
                 guard message.content != nil || message.role == "assistant" else {
                     throw APIError.badRequest("missing field 'messages[\(i)].content'", param: "messages[\(i)].content")
                 }
             }
-            let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
+            // OpenAI's newer name for the system role, which chat templates do not know.
+            let messages = body.messages.map {
+                ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content?.text ?? "")
+            }
             do {
                 promptIDs = try loaded.chatPromptIDs(messages)
             } catch {
@@ -47,12 +51,13 @@ extension ModelServer {
         let limit = batch.context
         guard promptIDs.count < limit else {
             throw APIError.badRequest(
-                "the prompt has \(promptIDs.count) tokens; this server's context is \(limit)", param: "messages",
-                code: "context_length_exceeded")
+                "the prompt has \(promptIDs.count) tokens; this server's context is \(limit)",
+                param: chat ? "messages" : "prompt", code: "context_length_exceeded")
         }
         let parameters = try fields.parameters(
             defaultMaxTokens: min(configuration.maxTokensLimit, limit - promptIDs.count),
             maxTokensLimit: configuration.maxTokensLimit)
+        let includeUsage = fields.stream == true ? try Self.includeUsage(data) : false
         let stream: AsyncThrowingStream<GenerationEvent, Error>
         do {
             stream = try batch.submit(
@@ -67,7 +72,7 @@ extension ModelServer {
             id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(), chat: chat, model: fields.model,
             created: Int(Date().timeIntervalSince1970), promptTokens: promptIDs.count)
         if fields.stream == true {
-            return streamed(reply, stream, request, context.note, includeUsage: Self.includeUsage(data))
+            return streamed(reply, stream, request, context.note, includeUsage: includeUsage)
         }
         // A client that hangs up closes the connection; that cancels the collecting task, which
         // ends the stream and so cancels the sequence.
@@ -126,12 +131,12 @@ extension ModelServer {
             })
     }
 
-    static func includeUsage(_ data: Data) -> Bool {
+    static func includeUsage(_ data: Data) throws(APIError) -> Bool {
         struct Options: Decodable {
             struct StreamOptions: Decodable { var include_usage: Bool? }
             var stream_options: StreamOptions?
         }
-        return (try? JSONDecoder().decode(Options.self, from: data))?.stream_options?.include_usage ?? false
+        return try JSONDecoder.request(Options.self, from: data).stream_options?.include_usage ?? false
     }
 }
 

@@ -77,7 +77,7 @@ public final class ModelServer: Sendable {
             Route(method: .get, path: "/health") { _, _ in Self.json(["status": "ok"]) },
             Route(method: .get, path: "/v1/models") { [self] _, _ in models() },
             Route(method: .get, path: "/v1/models/:id") { [self] _, context in
-                let id = context.parameters.get("id") ?? ""
+                let id = Self.parameter("id", context)
                 if id == baseName { return Self.json(Self.modelObject(id, parent: nil)) }
                 guard adapters.entry(id) != nil else {
                     throw APIError.notFound("The model '\(id)' does not exist", param: "model", code: "model_not_found")
@@ -102,7 +102,7 @@ public final class ModelServer: Sendable {
                 return Self.json(Self.modelObject(body.name, parent: baseName), status: .created)
             },
             Route(method: .delete, path: "/v1/adapters/:name") { [self] _, context in
-                let name = context.parameters.get("name") ?? ""
+                let name = Self.parameter("name", context)
                 guard adapters.unload(name) else {
                     throw APIError.notFound("no adapter named '\(name)'", param: "name")
                 }
@@ -113,7 +113,7 @@ public final class ModelServer: Sendable {
                 return Self.json(["object": "list", "data": runs.map { ["id": $0.id, "updated": $0.updated] }])
             },
             Route(method: .get, path: "/v1/runs/:id/metrics") { [self] _, context in
-                let id = context.parameters.get("id") ?? ""
+                let id = Self.parameter("id", context)
                 guard let root = configuration.runsDirectory, let records = RunsCatalog(root: root).records(of: id)
                 else {
                     throw APIError.notFound("no training run '\(id)'")
@@ -121,6 +121,12 @@ public final class ModelServer: Sendable {
                 return Self.json(["id": id, "records": records])
             },
         ]
+    }
+
+    /// A path parameter, percent-decoded (`my%20run` is the run `my run`).
+    static func parameter(_ name: String, _ context: ServerContext) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     func router() -> Router<ServerContext> {

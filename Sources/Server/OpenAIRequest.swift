@@ -2,15 +2,40 @@ import Foundation
 import Generation
 import Tokenizers
 
+/// What a field that takes a string or a list holds, for error messages.
+enum StringOrList {}
+
+extension SingleValueDecodingContainer {
+    /// A string, or `nil` when the value is of another type (an undecodable string, such as a
+    /// lone surrogate escape, is an error naming the field, not "another type").
+    func decodeStringIfString() throws -> String? {
+        do {
+            return try decode(String.self)
+        } catch DecodingError.typeMismatch {
+            return nil
+        }
+    }
+
+    /// A list of `T`, or a type error saying that a string or a list was expected.
+    func decodeList<T: Decodable>(_ type: [T].Type) throws -> [T] {
+        do {
+            return try decode(type)
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.count == codingPath.count {
+            throw DecodingError.typeMismatch(
+                StringOrList.self, .init(codingPath: codingPath, debugDescription: "a string or a list"))
+        }
+    }
+}
+
 /// A stop setting: OpenAI accepts one string or a list.
 struct StopStrings: Decodable {
     var values: [String]
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let one = try? container.decode(String.self) {
+        if let one = try container.decodeStringIfString() {
             values = [one]
         } else {
-            values = try container.decode([String].self)
+            values = try container.decodeList([String].self)
         }
     }
 }
@@ -19,22 +44,26 @@ struct StopStrings: Decodable {
 struct MessageContent: Decodable {
     var text: String
     struct Part: Decodable {
-        var type: String
-        var text: String?
+        var text: String
+        enum CodingKeys: String, CodingKey { case type, text }
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let type = try container.decode(String.self, forKey: .type)
+            guard type == "text" else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .type, in: container, debugDescription: "content parts of type '\(type)' are not supported")
+            }
+            text = try container.decode(String.self, forKey: .text)
+        }
     }
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let string = try? container.decode(String.self) {
-            text = string
-        } else if container.decodeNil() {
+        if container.decodeNil() {
             text = ""
+        } else if let string = try container.decodeStringIfString() {
+            text = string
         } else {
-            let parts = try container.decode([Part].self)
-            if let other = parts.first(where: { $0.type != "text" }) {
-                throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "content parts of type '\(other.type)' are not supported")
-            }
-            text = parts.compactMap(\.text).joined()
+            text = try container.decodeList([Part].self).map(\.text).joined()
         }
     }
 }
@@ -60,12 +89,15 @@ struct SamplingFields: Decodable {
     func parameters(defaultMaxTokens: Int, maxTokensLimit: Int) throws(APIError) -> GenerationParameters {
         if let n, n != 1 { throw .badRequest("only n = 1 is supported", param: "n") }
         let requested = max_completion_tokens ?? max_tokens
+        let name = max_completion_tokens != nil ? "max_completion_tokens" : "max_tokens"
         if let requested, requested < 1 {
-            throw .badRequest("max_tokens must be at least 1, got \(requested)", param: "max_tokens")
+            throw .badRequest("\(name) must be at least 1, got \(requested)", param: name)
         }
         if let requested, requested > maxTokensLimit {
-            throw .badRequest(
-                "max_tokens \(requested) is over this server's limit of \(maxTokensLimit)", param: "max_tokens")
+            throw .badRequest("\(name) \(requested) is over this server's limit of \(maxTokensLimit)", param: name)
+        }
+        if let temperature, !(0...2).contains(temperature) {
+            throw .badRequest("temperature must be between 0 and 2, got \(temperature)", param: "temperature")
         }
         for (name, value) in [("presence_penalty", presence_penalty), ("frequency_penalty", frequency_penalty)] {
             if let value, !(-2...2).contains(value) {
@@ -112,11 +144,11 @@ struct CompletionRequest: Decodable {
         var text: String
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if let one = try? container.decode(String.self) {
+            if let one = try container.decodeStringIfString() {
                 text = one
                 return
             }
-            let list = try container.decode([String].self)
+            let list = try container.decodeList([String].self)
             guard list.count == 1 else {
                 throw DecodingError.dataCorruptedError(
                     in: container, debugDescription: "exactly one prompt per request is supported")
@@ -135,12 +167,24 @@ struct LoadAdapterRequest: Decodable {
 extension JSONDecoder {
     /// Decodes a request body, turning decoding errors into 400s that name the field.
     static func request<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
+        guard String(data: data, encoding: .utf8) != nil else {
+            throw .badRequest("the body is not valid UTF-8", param: nil)
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch DecodingError.dataCorrupted(let context)
             where context.codingPath.isEmpty && (try? JSONSerialization.jsonObject(with: data)) != nil
         {
-            // Valid JSON with a value its field cannot hold (1.5 for an integer, 1e400).
+            // Valid JSON with a value its field cannot hold (1.5 for an integer, 1e20): the
+            // decoder does not say which field, so the integer fields are looked at one by one.
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            for key in ["max_tokens", "max_completion_tokens", "top_k", "seed", "n"] {
+                guard let number = object[key] as? NSNumber, !(number is Bool) else { continue }
+                let value = number.doubleValue
+                if value.rounded() != value || !(Double(Int64.min)..<Double(Int64.max)).contains(value) {
+                    throw .badRequest("'\(key)' should be an integer, got \(number)", param: key)
+                }
+            }
             throw .badRequest("a value does not fit its field: \(context.debugDescription)", param: nil)
         } catch let error as DecodingError {
             throw APIError(decoding: error)

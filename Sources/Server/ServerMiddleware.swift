@@ -18,7 +18,10 @@ struct ServerMiddleware: RouterMiddleware {
         let start = ContinuousClock.now
         var response: Response
         do {
-            if let apiKey, request.uri.path.hasPrefix("/v1/"), !Self.bearer(request.headers[.authorization], is: apiKey)
+            // Everything but the page and the health check needs the key. (Checking for a "/v1/"
+            // prefix instead let "//v1/models" through: the router ignores empty segments.)
+            if let apiKey, !Self.open.contains(request.uri.path),
+                !Self.bearer(request.headers[.authorization], is: apiKey)
             {
                 throw APIError.unauthorized
             }
@@ -45,6 +48,9 @@ struct ServerMiddleware: RouterMiddleware {
         }
         return response
     }
+
+    /// The paths answered without the API key.
+    static let open: Set<String> = ["/", "/health"]
 
     /// Whether an `Authorization` header carries `key` as a bearer token (the scheme's case
     /// does not matter, RFC 9110 §11.1).

@@ -31,5 +31,5 @@ enum UnsupportedOptions {
     }
 
     /// The roles a chat request's messages may have.
-    static let roles = ["system", "user", "assistant", "tool"]
+    static let roles = ["system", "developer", "user", "assistant", "tool"]
 }

@@ -37,7 +37,8 @@ struct LiveServer {
     func send(
         _ method: String, _ path: String, json: String? = nil, body: Data? = nil, headers: [String: String] = [:]
     ) async throws -> (status: Int, headers: [String: String], body: Data) {
-        var request = URLRequest(url: base.appendingPathComponent(path))
+        // Appended as written: escapes and doubled slashes reach the server unchanged.
+        var request = URLRequest(url: URL(string: base.absoluteString + (path.hasPrefix("/") ? "" : "/") + path)!)
         request.httpMethod = method
         request.timeoutInterval = 120
         if let json {

@@ -137,6 +137,10 @@ import TestSupport
                 "v1/models", nil, status: 401, headers: ["Authorization": "Bearer wrong"], "wrong key")
             #expect(try await live.send("GET", "v1/models", headers: key).status == 200)
             #expect(try await live.send("GET", "health").status == 200, "health needs no key")
+            // The router ignores empty segments: "//v1/models" is /v1/models and needs the key too.
+            for path in ["/v1/models", "//v1/chat/completions", "/./v1/models"] {
+                try await expectError(path, nil, status: 401, headers: [:], "no key on \(path)")
+            }
             try await expectError("v1/chat/completions", "{not json", status: 400, "malformed JSON")
             try await expectError(
                 "v1/chat/completions", #"{"model": "x", "messages": "hi"}"#, status: 400, param: "messages",
@@ -215,6 +219,44 @@ import TestSupport
             let one = try LiveServer.object(try await live.send("GET", "v1/models/\(loaded.name)", headers: key).body)
             #expect(one["id"] as? String == loaded.name && one["object"] as? String == "model")
             try await expectError("v1/models/nobody", nil, status: 404, param: "model", "unknown model id")
+            // Fields named precisely: an integer that is not, a string or a list, bad text.
+            for (extra, param) in [
+                (#", "max_tokens": 2.5"#, "max_tokens"), (#", "seed": 1e30"#, "seed"), (#", "top_k": 1.5"#, "top_k"),
+                (#", "max_completion_tokens": 0"#, "max_completion_tokens"), (#", "stop": 5"#, "stop"),
+                (#", "temperature": 2.5"#, "temperature"),
+                (#", "stream": true, "stream_options": {"include_usage": "yes"}"#, "stream_options.include_usage"),
+            ] {
+                try await expectError(
+                    "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: extra), status: 400,
+                    param: param, extra)
+            }
+            let listOrString = try await live.send(
+                "POST", "v1/chat/completions", json: #"{"model": "x", "messages": [{"role": "user", "content": 5}]}"#,
+                headers: key)
+            #expect(String(decoding: listOrString.body, as: UTF8.self).contains("should be a string or a list"))
+            try await expectError(
+                "v1/chat/completions",
+                #"{"model": "x", "messages": [{"role": "user", "content": [{"type": "text"}]}]}"#, status: 400,
+                param: "messages[0].content[0].text", "a text part without text")
+            try await expectError(
+                "v1/chat/completions", #"{"model": "x", "messages": [{"role": "user", "content": "\ud800x"}]}"#,
+                status: 400, "a lone surrogate")
+            let latin1 = try await live.send(
+                "POST", "v1/chat/completions",
+                body: Data(#"{"model": "x", "messages": [{"role": "user", "content": "ab"#.utf8) + [0xFF, 0xFE]
+                    + Data(#""}]}"#.utf8), headers: key.merging(["Content-Type": "application/json"]) { $1 })
+            #expect(
+                String(decoding: latin1.body, as: UTF8.self).contains("not valid UTF-8"), "bytes that are not UTF-8")
+            try await expectError(
+                "v1/completions",
+                #"{"model": "\#(loaded.name)", "prompt": "\#(String(repeating: "word ", count: 1100))"}"#,
+                status: 400, param: "prompt", "a completion prompt over the context")
+            let developer = try await live.send(
+                "POST", "v1/chat/completions",
+                json:
+                    #"{"model": "\#(loaded.name)", "max_tokens": 1, "messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "hi"}]}"#,
+                headers: key)
+            #expect(developer.status == 200, "OpenAI's developer role is the system role")
 
             // One slot and no queue: a second request while one decodes is told to retry.
             // The long request asks for 500 tokens with a stop string that never comes: seconds of decoding.
@@ -368,6 +410,10 @@ import TestSupport
             #expect(records.last?["eval_loss"] as? Double == 2.3)
             #expect(try await live.send("GET", "v1/runs/not-a-run/metrics").status == 404)
             #expect(try await live.send("GET", "v1/runs/..%2F..%2Fetc/metrics").status == 404)
+            // A run whose folder name needs escaping in a URL, as the page sends it.
+            try fm.copyItem(at: runs.appendingPathComponent("first"), to: runs.appendingPathComponent("my run #2"))
+            let spaced = try await live.send("GET", "v1/runs/my%20run%20%232/metrics")
+            #expect(spaced.status == 200, "\(String(decoding: spaced.body, as: UTF8.self))")
         }
         // A run folder given directly: the run goes by the folder's name.
         configuration.runsDirectory = runs.appendingPathComponent("first")
