@@ -1,6 +1,8 @@
 import Foundation
 import LoRA
+import Kernels
 import ModelFiles
+import Models
 
 extension LoRATrainer.Parameters {
     /// Refuses settings no run can use, naming each by its `TrainingArguments` key.
@@ -43,8 +45,13 @@ extension LoRATrainer {
     /// same computation, so it must not change them). Logging, saving, evaluation and gradient
     /// checkpointing (bit-identical) may change. Made once, in `init` (the data's fingerprint reads
     /// every example).
-    static func settings(_ p: Parameters, _ c: LoRAConfig, _ examples: [EncodedExample]) -> [String: String] {
-        [
+    static func settings(_ p: Parameters, _ c: LoRAConfig, _ examples: [EncodedExample], model: LlamaModel)
+        -> [String: String]
+    {
+        let base = baseFingerprint(model)
+        return [
+            "base_model_weights": base.weights,
+            "base_model_formats": base.formats,
             "per_device_train_batch_size": "\(p.batchSize)",
             "gradient_accumulation_steps": "\(p.gradientAccumulationSteps)",
             "num_train_epochs": "\(p.epochs)",
@@ -57,7 +64,7 @@ extension LoRATrainer {
             "max_grad_norm": "\(p.maxGradNorm)",
             "seed": "\(p.seed)",
             "bf16": "\(p.precision == .bfloat16)",
-            "packing": p.packing ? "max_seq_length \(p.packLength)" : "false",
+            "packing": p.packing ? "true (max_seq_length \(p.packLength))" : "false",
             "r": "\(c.r)",
             "lora_alpha": "\(c.loraAlpha)",
             "lora_dropout": "\(c.loraDropout)",
@@ -93,6 +100,42 @@ extension LoRATrainer {
             e.labels.forEach(mix)
         }
         return String(hash, radix: 16)
+    }
+
+    /// The base model a run trains on: FNV-1a over its sizes and a sample of its weights as
+    /// float32 (the first and last row of every matrix, and the norms), and the storage formats
+    /// of its matrices. A resume on another model, or on the same one stored in another format
+    /// (other arithmetic), is refused.
+    static func baseFingerprint(_ model: LlamaModel) -> (weights: String, formats: String) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ value: UInt64) {
+            var v = value
+            for _ in 0..<8 {
+                hash = (hash ^ (v & 0xff)) &* 0x100_0000_01b3
+                v >>= 8
+            }
+        }
+        var formats = Set<String>()
+        func sample(_ m: WeightMatrix) {
+            formats.insert(m.format.rawValue)
+            mix(UInt64(m.rows))
+            mix(UInt64(m.columns))
+            var row = [Float](repeating: 0, count: m.columns)
+            for r in Set([0, m.rows - 1]).sorted() {
+                row.withUnsafeMutableBufferPointer {
+                    m.format.dequantizeRow(m.row(r), into: $0.baseAddress!, count: m.columns)
+                }
+                row.forEach { mix(UInt64($0.bitPattern)) }
+            }
+        }
+        sample(model.embedTokens)
+        for layer in model.layers {
+            LlamaProjection.allCases.forEach { sample(layer[$0]) }
+            (layer.inputLayernorm + layer.postAttentionLayernorm).forEach { mix(UInt64($0.bitPattern)) }
+        }
+        model.norm.forEach { mix(UInt64($0.bitPattern)) }
+        sample(model.lmHead)
+        return (String(hash, radix: 16), formats.sorted().joined(separator: ","))
     }
 
     func writeSettings(into folder: URL) throws {

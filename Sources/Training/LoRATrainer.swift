@@ -128,7 +128,7 @@ public final class LoRATrainer {
             linear.randomState = streams.next()
         }
         optimizer = AdamW(learningRate: parameters.learningRate, weightDecay: parameters.weightDecay)
-        settings = Self.settings(parameters, adapter.config, examples)
+        settings = Self.settings(parameters, adapter.config, examples, model: model)
         state = TrainerState(
             step: 0, epoch: 0, order: [], cursor: 0, dataRandom: parameters.seed,
             dropoutRandom: linears.map(\.randomState))

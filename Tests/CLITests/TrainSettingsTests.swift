@@ -95,6 +95,22 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("max_steps 4 → 1"), "\(out.stderr)")
         out = try Self.train(folder, run + ["--alpha", "64", "--resume"])
         #expect(out.status != 0 && out.stderr.contains("lora_alpha 16.0 → 64.0"), "\(out.stderr)")
+        out = try Self.train(folder, run + ["--packing", "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("packing false → true (max_seq_length 512)"), "\(out.stderr)")
+        // Another base model: a copy of the tiny model with one weight's lowest bit changed.
+        let other = folder.appendingPathComponent("other-model")
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-llama"), to: other)
+        let weights = other.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        let headerLength = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        bytes[8 + headerLength] ^= 1
+        try bytes.write(to: weights)
+        out = try Lora.run(
+            [
+                "train", "--model", other.path, "--data", folder.appendingPathComponent("data.jsonl").path, "--out",
+                folder.appendingPathComponent("out").path, "--batch-size", "2", "--resume",
+            ] + run)
+        #expect(out.status != 0 && out.stderr.contains("base_model_weights"), "\(out.stderr)")
         // Other data (here one row fewer) changes the data's fingerprint.
         let data = folder.appendingPathComponent("data.jsonl")
         let rows = try String(contentsOf: data, encoding: .utf8).split(separator: "\n").dropLast()

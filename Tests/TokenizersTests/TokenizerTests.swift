@@ -58,6 +58,28 @@ import TestSupport
         }
     }
 
+    @Test func heapMergesEqualTheRescanningReference() throws {
+        let tokenizer = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
+        let bpe = tokenizer.model
+        // Words over a small alphabet merge a lot; lengths up to a few thousand symbols.
+        var random = UInt64(7)
+        func next() -> Int {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(random >> 33)
+        }
+        let alphabet = Array("aeinrst ĠabcĊ").map(String.init).filter { bpe.vocabulary[$0] != nil }
+        #expect(alphabet.count > 5)
+        for length in [2, 3, 10, 50, 300, 3000] {
+            for _ in 0..<5 {
+                let symbols = (0..<length).map { _ in bpe.vocabulary[alphabet[next() % alphabet.count]]! }
+                #expect(BPEModel.merged(symbols, bpe.merges) == BPEModel.mergedByScanning(symbols, bpe.merges))
+            }
+        }
+        // A long word without spaces (base64, minified code) is read in one pass, not rescanned.
+        let long = tokenizer.encode(String(repeating: "ab", count: 100_000), addSpecialTokens: false)
+        #expect(tokenizer.decode(long) == String(repeating: "ab", count: 100_000))
+    }
+
     @Test func specialTokensAndSkipping() throws {
         let t = try Tokenizer.load(folder: Fixtures.url("tiny-llama"))
         #expect(t.bosTokenID == 1 && t.eosTokenIDs == [2] && t.padTokenID == 2)
