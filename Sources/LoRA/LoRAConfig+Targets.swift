@@ -42,7 +42,14 @@ extension LoRAAdapter {
     public static func create(config: LoRAConfig, for model: LlamaModel, seed: UInt64) throws -> LoRAAdapter {
         try config.validate(source: "LoRA configuration")
         let keys = config.targets(in: model)
-        guard !keys.isEmpty else { throw LoRAError.noMatchingModules("LoRA configuration") }
+        guard !keys.isEmpty else {
+            let names = LlamaProjection.allCases.map(\.rawValue).joined(separator: ", ")
+            throw LoRAError.invalidConfig(
+                "LoRA configuration",
+                "target_modules \(Self.describe(config.targetModules)) (with exclude_modules and layers_to_transform) "
+                    + "matches no module of the model (names: \(names), all-linear; paths look like "
+                    + "\(LlamaProjection.qProj.modulePath(layer: 0)); a regular expression must match a whole path)")
+        }
         // PEFT drops listed names that match nothing as long as one matches; a new adapter refuses
         // them (a misspelt name would silently train fewer modules than asked).
         if case .names(let names) = config.targetModules {
@@ -76,6 +83,14 @@ extension LoRAAdapter {
             modules[key.modulePath] = (Tensor(a, shape: [rank, inFeatures]), Tensor(b, shape: [outFeatures, rank]))
         }
         return LoRAAdapter(config: config, modules: modules)
+    }
+
+    static func describe(_ targets: LoRAConfig.TargetModules) -> String {
+        switch targets {
+        case .names(let names): "[\(names.joined(separator: ", "))]"
+        case .regex(let pattern): "'\(pattern)'"
+        case .allLinear: "all-linear"
+        }
     }
 
     /// Values in the adapter (all of them train).

@@ -97,7 +97,12 @@ struct Train: ParsableCommand {
 
         var config = settings.lora
         config.baseModelNameOrPath = loaded.name
-        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: settings.parameters.seed)
+        let adapter: LoRAAdapter
+        do {
+            adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: settings.parameters.seed)
+        } catch LoRAError.invalidConfig(_, let why) {
+            throw CLIError("\(settings.loraSource): \(why)")
+        }
         log(adapter.trainableParametersLine(model: loaded.model))
 
         var p = settings.parameters

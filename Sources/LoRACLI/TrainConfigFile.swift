@@ -1,4 +1,5 @@
 import Foundation
+import LoRA
 import Yams
 
 /// `lora train --config FILE.yaml`: the same settings under Hugging Face `TrainingArguments` and
@@ -27,8 +28,14 @@ struct TrainConfigFile: Decodable {
     var r: Int?
     var loraAlpha: Double?
     var loraDropout: Double?
-    var targetModules: [String]?
+    var targetModules: LoRAConfig.TargetModules?
     var useRSLoRA: Bool?
+    var excludeModules: LoRAConfig.TargetModules?
+    var rankPattern: [String: Int]?
+    var alphaPattern: [String: Double]?
+    var layersToTransform: [Int]?
+    var bias: String?
+    var initLoRAWeights: LoRAConfig.InitMethod?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case perDeviceTrainBatchSize = "per_device_train_batch_size"
@@ -56,6 +63,12 @@ struct TrainConfigFile: Decodable {
         case loraDropout = "lora_dropout"
         case targetModules = "target_modules"
         case useRSLoRA = "use_rslora"
+        case excludeModules = "exclude_modules"
+        case rankPattern = "rank_pattern"
+        case alphaPattern = "alpha_pattern"
+        case layersToTransform = "layers_to_transform"
+        case bias
+        case initLoRAWeights = "init_lora_weights"
     }
 
     init(from decoder: Decoder) throws {
@@ -92,12 +105,20 @@ struct TrainConfigFile: Decodable {
         r = try c.decodeIfPresent(Int.self, forKey: .r)
         loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha)
         loraDropout = try c.decodeIfPresent(Double.self, forKey: .loraDropout)
-        if let one = try? c.decodeIfPresent(String.self, forKey: .targetModules) {
-            targetModules = [one]
-        } else {
-            targetModules = try c.decodeIfPresent([String].self, forKey: .targetModules)
-        }
+        // As in LoraConfig: a list of names, or a string that is a regular expression
+        // full-matched against module paths ("all-linear" excepted).
+        targetModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .targetModules)
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA)
+        excludeModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .excludeModules)
+        rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern)
+        alphaPattern = try c.decodeIfPresent([String: Double].self, forKey: .alphaPattern)
+        if let one = try? c.decodeIfPresent(Int.self, forKey: .layersToTransform) {
+            layersToTransform = [one]
+        } else {
+            layersToTransform = try c.decodeIfPresent([Int].self, forKey: .layersToTransform)
+        }
+        bias = try c.decodeIfPresent(String.self, forKey: .bias)
+        initLoRAWeights = try c.decodeIfPresent(LoRAConfig.InitMethod.self, forKey: .initLoRAWeights)
     }
 
     /// Reads and checks a YAML (or JSON) file.
@@ -124,6 +145,9 @@ struct TrainConfigFile: Decodable {
             throw CLIError("\(path): '\(key)' \(context.debugDescription)")
         } catch {
             throw CLIError("\(path): \(error)")
+        }
+        if let bias = file.bias, bias != "none" {
+            throw CLIError("\(path): 'bias: \(bias)' is not implemented (bias terms stay frozen); use 'none'")
         }
         if file.fp16 == true {
             throw CLIError("\(path): 'fp16: true' is not implemented (float16 compute); use 'bf16: true'")

@@ -83,12 +83,15 @@ struct TrainSettings {
         lora.r = pick(command.rank, "--rank", file?.r, "r", 8)
         lora.loraAlpha = pick(command.alpha, "--alpha", file?.loraAlpha, "lora_alpha", 16)
         lora.loraDropout = pick(command.dropout, "--dropout", file?.loraDropout, "lora_dropout", 0.05)
-        let targets = pick(
-            command.targets, "--targets", file?.targetModules?.joined(separator: ","), "target_modules",
-            "q_proj,v_proj")
-        lora.targetModules =
-            targets == "all-linear" ? .allLinear : .names(targets.split(separator: ",").map(String.init))
+        lora.targetModules = pick(
+            command.targets.map(Self.targets), "--targets", file?.targetModules, "target_modules",
+            .names(["q_proj", "v_proj"]))
         lora.useRSLoRA = command.useRslora || file?.useRSLoRA == true
+        lora.excludeModules = pickOptional(nil, "", file?.excludeModules, "exclude_modules")
+        lora.rankPattern = pick(nil, "", file?.rankPattern, "rank_pattern", [:])
+        lora.alphaPattern = pick(nil, "", file?.alphaPattern, "alpha_pattern", [:])
+        lora.layersToTransform = pickOptional(nil, "", file?.layersToTransform, "layers_to_transform")
+        lora.initLoRAWeights = pick(nil, "", file?.initLoRAWeights, "init_lora_weights", .kaiming)
 
         guard lora.r >= 1 else { throw CLIError("\(named("r")) must be at least 1, not \(lora.r)") }
         guard (0..<1).contains(lora.loraDropout) else {
@@ -108,6 +111,21 @@ struct TrainSettings {
         } catch LoRATrainer.TrainerError.invalidParameter(let key, let reason) {
             throw CLIError("\(named(key)) \(reason)")
         }
+    }
+
+    /// `--targets`: `all-linear`, a regular expression (any of `*+?()[]|\^$`, full-matched
+    /// against module paths as PEFT reads a string), or comma-separated names.
+    static func targets(_ value: String) -> LoRAConfig.TargetModules {
+        if value == "all-linear" { return .allLinear }
+        if value.contains(where: { "*+?()[]|\\^$".contains($0) }) { return .regex(value) }
+        return .names(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    }
+
+    /// Where the adapter's settings came from, for errors about them as a whole.
+    var loraSource: String {
+        sources["target_modules"] ?? sources.values.first { $0.contains(": '") }.map {
+            String($0.prefix { $0 != ":" })
+        } ?? "LoRA configuration"
     }
 
     /// The flag, or file and key, that set `key` (the bare key for a default).

@@ -100,6 +100,12 @@ public struct ExampleEncoder: Sendable {
     /// Encodes one example (not truncated).
     public func encode(_ example: TrainingExample, file: String = "data", line: Int = 0) throws -> EncodedExample {
         let eos = tokenizer.eosTokenIDs.min().map { [$0] } ?? []
+        // The Alpaca prompt wraps instruction/input/output rows; other rows have their own text.
+        if options.style == .alpaca && example.formatName != "alpaca" {
+            throw DatasetError.invalid(
+                file: file, line: line,
+                message: "--template alpaca applies to instruction/input/output rows, not \(example.formatName) rows")
+        }
         switch example {
         case .text(let text):
             let ids = tokenizer.encode(text, addSpecialTokens: true) + eos
@@ -117,11 +123,6 @@ public struct ExampleEncoder: Sendable {
                 [ChatMessage(role: "user", content: user), ChatMessage(role: "assistant", content: output)], file: file,
                 line: line)
         case .chat(let messages):
-            guard options.style != .alpaca else {
-                throw DatasetError.invalid(
-                    file: file, line: line,
-                    message: "--template alpaca applies to instruction/input/output rows, not 'messages' rows")
-            }
             return try chat(messages, file: file, line: line)
         }
     }

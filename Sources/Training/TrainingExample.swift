@@ -12,6 +12,18 @@ public enum TrainingExample: Sendable, Equatable {
     case alpaca(instruction: String, input: String, output: String)
 }
 
+extension TrainingExample {
+    /// The row format's name as errors spell it.
+    var formatName: String {
+        switch self {
+        case .chat: "'messages'"
+        case .promptCompletion: "prompt/completion"
+        case .text: "'text'"
+        case .alpaca: "alpaca"
+        }
+    }
+}
+
 /// The row formats a data file can have.
 public enum DatasetFormat: String, Sendable, CaseIterable {
     /// Detected per file from the first row's fields.

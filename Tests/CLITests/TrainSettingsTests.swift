@@ -79,6 +79,50 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("afile is a file, not a folder"), "\(out.stderr)")
     }
 
+    @Test func loraConfigKeysAndRegexTargetsFromYAMLAndFlags() throws {
+        let folder = try Self.folder("lora-keys")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("lora.yaml")
+        try Data(
+            #"""
+            target_modules: '.*\.(q|v)_proj'
+            rank_pattern: {q_proj: 4}
+            alpha_pattern: {v_proj: 32}
+            layers_to_transform: [0]
+            bias: none
+            init_lora_weights: gaussian
+            max_steps: 1
+
+            """#.utf8
+        ).write(to: config)
+        var out = try Self.train(folder, ["--config", config.path])
+        #expect(out.status == 0, "\(out.stderr)")
+        let saved =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: folder.appendingPathComponent("out/adapter/adapter_config.json")))
+            as? [String: Any]
+        #expect(saved?["target_modules"] as? String == #".*\.(q|v)_proj"#)
+        #expect(saved?["rank_pattern"] as? [String: Int] == ["q_proj": 4])
+        #expect(saved?["alpha_pattern"] as? [String: Double] == ["v_proj": 32])
+        #expect(saved?["layers_to_transform"] as? [Int] == [0])
+        let header = try String(
+            decoding: Data(contentsOf: folder.appendingPathComponent("out/adapter/adapter_model.safetensors")).prefix(
+                4096), as: UTF8.self)
+        #expect(header.contains(#"model.layers.0.self_attn.q_proj.lora_A.weight":{"dtype":"F32","shape":[4,"#))
+        #expect(header.contains("model.layers.0.self_attn.v_proj.lora_A.weight"))
+        #expect(!header.contains("model.layers.1.") && !header.contains("k_proj"), "\(header)")
+        // A regular expression as a flag; one that matches nothing is named with its source.
+        out = try Self.train(folder, out: "regex", ["--targets", #".*\.o_proj"#, "--max-steps", "1"])
+        #expect(out.status == 0, "\(out.stderr)")
+        out = try Self.train(folder, out: "none", ["--targets", #"q_proj|v_proj"#, "--max-steps", "1"])
+        #expect(
+            out.status != 0 && out.stderr.contains("error: --targets: target_modules 'q_proj|v_proj'")
+                && out.stderr.contains("matches no module"), "\(out.stderr)")
+        try Data("bias: all\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "bias", ["--config", config.path])
+        #expect(out.status != 0 && out.stderr.contains("'bias: all' is not implemented"), "\(out.stderr)")
+    }
+
     @Test func resumeRefusesOtherSettingsAndAFreshRunRefusesAUsedFolder() throws {
         let folder = try Self.folder("resume-settings")
         defer { try? FileManager.default.removeItem(at: folder) }
