@@ -54,6 +54,12 @@ public final class ModelServer: Sendable {
             logger: logger)
     }
 
+    /// Ends every sequence being generated or waiting (finished as `cancelled`), so that a
+    /// shutting-down server does not wait for long replies; later requests are refused.
+    public func stopGenerating() {
+        batch.shutDown()
+    }
+
     /// Serves until the process is stopped.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         try await application(onRunning: onRunning).runService()

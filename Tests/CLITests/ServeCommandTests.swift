@@ -84,6 +84,36 @@ import TestSupport
         #expect(log.contains("POST /v1/chat/completions adapter=sec status=200 tokens="), "\(log)")
     }
 
+    @Test func aSignalEndsGenerationsInFlightAndTheServerExits() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let server = try Server(["--model", gguf.path])
+        // A long streamed reply (500 tokens: tens of seconds), then SIGTERM once it streams.
+        let body =
+            #"{"model": "x", "messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 500, "stop": ["q8z#never"], "stream": true}"#
+        let model = try Self.shell("curl -sf \(server.base)/v1/models").output
+        let name =
+            ((try JSONSerialization.jsonObject(with: Data(model.utf8)) as? [String: Any])?["data"]
+            as? [[String: Any]])?.first?["id"] as? String ?? ""
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        curl.arguments = [
+            "curl", "-sN", "\(server.base)/v1/chat/completions", "-H", "Content-Type: application/json", "-d",
+            body.replacingOccurrences(of: #""model": "x""#, with: #""model": "\#(name)""#),
+        ]
+        let out = Pipe()
+        curl.standardOutput = out
+        try curl.run()
+        Thread.sleep(forTimeInterval: 2)
+        let signalled = Date()
+        server.process.terminate()
+        server.process.waitUntilExit()
+        let stopping = Date().timeIntervalSince(signalled)
+        curl.waitUntilExit()
+        let streamed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stopping < 15, "the server exited \(stopping) s after SIGTERM")
+        #expect(streamed.contains(#""finish_reason":"cancelled""#), "\(streamed.suffix(300))")
+    }
+
     @Test func badSettingsStopTheServerWithOneLine() throws {
         guard let gguf = try Fixtures.smolLM2GGUF() else { return }
         let missing = try Lora.run(["serve", "--model", gguf.path, "--adapter", "x=/nonexistent/adapter"])

@@ -13,6 +13,7 @@ non-zero with the failed check. Needs scripts/install-test-deps.sh (chromium, ch
 selenium).
 """
 import argparse
+import json
 import sys
 import time
 import urllib.request
@@ -124,6 +125,27 @@ def run(driver, a):
     # 3. Clear.
     driver.find_element(By.ID, "clear").click()
     check(not css("#messages .message"), "clear empties the conversation")
+
+    # 3b. Clear while a reply streams: nothing of that reply is sent with the next message.
+    driver.execute_script(
+        "window.sentBodies = []; const original = window.fetch;"
+        "window.fetch = (url, options) => { if (options && options.body) window.sentBodies.push(options.body);"
+        " return original(url, options); };")
+    type_message("Tell me a long story about a lighthouse keeper.", 200)
+    driver.find_element(By.ID, "send").click()
+    wait_for(lambda: streaming() and replies() and replies()[-1], 60, "a long reply streams")
+    driver.find_element(By.ID, "clear").click()
+    wait_for(lambda: not streaming(), 10, "clear stops the streaming reply")
+    check(not css("#messages .message"), "clear during a reply empties the conversation")
+    box = driver.find_element(By.ID, "max-tokens")
+    box.clear()  # empty: the server's default
+    driver.find_element(By.ID, "prompt").send_keys("Hi")
+    driver.find_element(By.ID, "send").click()
+    wait_for(lambda: len(css("#messages .message.assistant")) == 1 and not streaming(), 90, "the next message is answered")
+    sent = json.loads(driver.execute_script("return window.sentBodies[window.sentBodies.length - 1]"))
+    check([m["role"] for m in sent["messages"]] == ["user"], f"only the new message is sent ({sent['messages']})")
+    check("max_tokens" not in sent, "an empty max-tokens box leaves the limit to the server")
+    driver.find_element(By.ID, "clear").click()
 
     # 4. Training view.
     driver.find_element(By.ID, "tab-training").click()
