@@ -130,8 +130,14 @@ struct Train: ParsableCommand {
         var last: LoRATrainer.Progress?
         let drawBar = progress == "bar" || (progress == "auto" && isatty(STDERR_FILENO) == 1)
         var bar = ProgressBar()
+        let interrupt = Interrupt()
+        defer { interrupt.restore() }
         try trainer.run { progress in
             last = progress
+            if interrupt.requested {
+                if drawBar { bar.finish() }
+                return .stop
+            }
             if progress.step % p.loggingSteps == 0 || progress.step == progress.totalSteps {
                 let eval = progress.evalLoss.map { String(format: "  eval_loss %.4f", $0) } ?? ""
                 let remaining = progress.elapsed / Double(progress.step) * Double(progress.totalSteps - progress.step)
@@ -146,6 +152,13 @@ struct Train: ParsableCommand {
             return .continue
         }
         if drawBar { bar.finish() }
+        if interrupt.requested, let last, last.step < last.totalSteps {
+            let checkpoint = try trainer.saveCheckpointNow()
+            log(
+                "interrupted at step \(last.step)/\(last.totalSteps): adapter in \(out)/adapter"
+                    + (checkpoint.map { ", checkpoint \($0.path); --resume continues from it" } ?? ""))
+            throw ExitCode(130)
+        }
         if last == nil {
             log("done: the run had already taken its \(trainer.totalSteps) steps; adapter in \(out)/adapter")
         }
@@ -178,5 +191,40 @@ struct Train: ParsableCommand {
             throw CLIError(
                 "--out \(out) already holds a run (\(held)): add --resume to continue it, or choose another folder")
         }
+    }
+}
+
+/// Ctrl-C during training: the first asks the run to stop after the current step (the adapter
+/// and a checkpoint are written), a second quits at once.
+final class Interrupt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var source: DispatchSourceSignal?
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [unowned self] in
+            let count = lock.withLock {
+                self.count += 1
+                return self.count
+            }
+            if count == 1 {
+                log("\nstopping after this step (Ctrl-C again to quit at once)")
+            } else {
+                log("quit")
+                exit(130)
+            }
+        }
+        source.resume()
+        self.source = source
+    }
+
+    var requested: Bool { lock.withLock { count > 0 } }
+
+    /// Gives SIGINT its default action back.
+    func restore() {
+        source?.cancel()
+        signal(SIGINT, SIG_DFL)
     }
 }

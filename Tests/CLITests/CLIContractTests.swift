@@ -383,6 +383,32 @@ import TestSupport
         let a = try Data(contentsOf: folder.appendingPathComponent("straight/adapter/adapter_model.safetensors"))
         let b = try Data(contentsOf: folder.appendingPathComponent("killed/adapter/adapter_model.safetensors"))
         #expect(a == b)
+
+        // Ctrl-C between checkpoints: the run stops after its step, writes the adapter and a
+        // checkpoint of that step, exits 130, and resumes from it to the same bytes.
+        let interrupted = Process()
+        interrupted.executableURL = Lora.executable
+        interrupted.arguments = arguments("interrupted")
+        let errors = Pipe()
+        interrupted.standardError = errors
+        try interrupted.run()
+        let metrics = folder.appendingPathComponent("interrupted/metrics.jsonl")
+        func steps() -> Int { ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        let until = Date().addingTimeInterval(60)
+        while steps() < 25 && Date() < until { usleep(2000) }
+        kill(interrupted.processIdentifier, SIGINT)
+        interrupted.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(interrupted.terminationStatus == 130 && log.contains("interrupted at step"), "\(log)")
+        let stoppedAt = steps()
+        #expect(stoppedAt % 20 != 0 && stoppedAt < 120, "stopped between checkpoints (step \(stoppedAt))")
+        for file in ["adapter/adapter_model.safetensors", "checkpoint-\(stoppedAt)/trainer_state.json"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("interrupted/" + file).path))
+        }
+        let continued = try Lora.run(arguments("interrupted") + ["--resume"])
+        #expect(continued.status == 0 && continued.stderr.contains("checkpoint-\(stoppedAt)"), "\(continued.stderr)")
+        let c = try Data(contentsOf: folder.appendingPathComponent("interrupted/adapter/adapter_model.safetensors"))
+        #expect(a == c)
     }
 }
 
