@@ -53,8 +53,27 @@ public enum Gemm {
     /// `Gemm.$forcedPath.withValue(.scalar) { ... }`); `nil` picks the best. Task-local, so a test
     /// forcing a path never changes the arithmetic of another test running beside it. The
     /// environment variable `SWIFTLORA_KERNEL=scalar|avx2|avx512` sets the default.
-    @TaskLocal public static var forcedPath: KernelPath? = ProcessInfo.processInfo
-        .environment["SWIFTLORA_KERNEL"].flatMap { name in KernelPath.allCases.first { "\($0)" == name } }
+    @TaskLocal public static var forcedPath: KernelPath? = environmentPath()
+
+    /// `SWIFTLORA_KERNEL`: a kernel this CPU can run, or a line on standard error saying why
+    /// it is not used (an unknown name, or avx512 on a CPU without it).
+    static func environmentPath() -> KernelPath? {
+        guard let name = ProcessInfo.processInfo.environment["SWIFTLORA_KERNEL"], !name.isEmpty else { return nil }
+        let names = KernelPath.allCases.map { "\($0)" }
+        guard let path = KernelPath.allCases.first(where: { "\($0)" == name }) else {
+            FileHandle.standardError.write(
+                Data(
+                    "warning: SWIFTLORA_KERNEL=\(name) is not a kernel (\(names.joined(separator: ", "))); ignored\n"
+                        .utf8))
+            return nil
+        }
+        guard path.rawValue <= KernelPath.best.rawValue else {
+            FileHandle.standardError.write(
+                Data("warning: SWIFTLORA_KERNEL=\(name): this CPU cannot run it; the best it can run is used\n".utf8))
+            return nil
+        }
+        return path
+    }
 
     /// Whether the CPU has AVX-512 BF16 dot products.
     public static let hasBF16Dot = ck_has_bf16_dot() != 0

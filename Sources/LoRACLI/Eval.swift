@@ -11,7 +11,9 @@ struct Eval: ParsableCommand {
     @OptionGroup var adapters: AdapterOptions
 
     @Option(help: "A JSON array or JSONL file (same formats as train).") var data: String
+    @Option(help: "Row format: auto, alpaca, chat, prompt-completion, text.") var format: String = "auto"
     @Option(help: "Rename fields, e.g. input=input_text,output=target_text.") var fieldMap: String?
+    @Flag(help: "Score the prompt tokens too (as train --train-on-prompt learns them).") var trainOnPrompt = false
     @Option(help: "Prompt style: chat or alpaca.") var template: String = "chat"
     @Option(help: "Longer sequences are truncated.") var maxSeqLen: Int = 512
     @Flag(help: "Print one JSON object {loss, perplexity, tokens}.") var json = false
@@ -23,13 +25,17 @@ struct Eval: ParsableCommand {
         guard maxSeqLen >= 2 else {
             throw CLIError("--max-seq-len must be at least 2 (a token to score after one), not \(maxSeqLen)")
         }
+        guard let datasetFormat = DatasetFormat(rawValue: format) else {
+            throw CLIError(
+                "--format '\(format)' is not known (\(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
         let map = try parseFieldMap(fieldMap)
         let loaded = try modelOptions.load()
         try adapters.attach(to: loaded)
-        let rows = try DatasetReader.read(URL(fileURLWithPath: data), fieldMap: map)
+        let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
-            options: .init(style: style, maxSequenceLength: maxSeqLen))
+            options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: maxSeqLen))
         let (examples, _) = try encoder.encode(rows, file: data)
         let result: Evaluation
         do {

@@ -10,6 +10,8 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Flag(help: "Also print the chat template's source.") var template = false
+
     func run() throws {
         let loaded = try modelOptions.load()
         let c = loaded.model.configuration
@@ -21,7 +23,7 @@ struct Inspect: ParsableCommand {
             parameters += m.rows * m.columns
             bytes += m.rows * m.rowBytes
         }
-        let template = loaded.chatTemplateSource
+        let source = loaded.chatTemplateSource
         print(
             """
             model:         \(loaded.name)
@@ -39,7 +41,8 @@ struct Inspect: ParsableCommand {
             parameters:    \(parameters) in matrices (\(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB stored)
             formats:       \(formats.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) ×\($0.value)" }.joined(separator: ", "))
             tokenizer:     \(loaded.tokenizer.vocabularySize) tokens, bos \(loaded.tokenizer.bosTokenID.map(String.init) ?? "none"), eos \(loaded.tokenizer.eosTokenIDs.sorted())
-            chat template: \(template.map { "\($0.count) characters" } ?? "none")
+            chat template: \(source.map { "\($0.count) characters" + (template ? "" : " (--template prints it)") } ?? "none")
             """)
+        if template, let source { print(source) }
     }
 }

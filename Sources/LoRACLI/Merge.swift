@@ -30,7 +30,11 @@ struct Merge: ParsableCommand {
     func run() throws {
         let written: [WeightFormat] = [.f32, .f16, .bf16, .q8_0]
         guard let format = written.first(where: { $0.rawValue.lowercased() == outtype.lowercased() }) else {
-            throw ValidationError("unknown --outtype '\(outtype)' (f32, f16, bf16, q8_0)")
+            throw CLIError("unknown --outtype '\(outtype)' (f32, f16, bf16, q8_0)")
+        }
+        if format == .q8_0 && !out.hasSuffix(".gguf") {
+            throw CLIError(
+                "--outtype q8_0 is for GGUF output (--out NAME.gguf); a Hugging Face folder takes f32, f16 or bf16")
         }
         // The output's folder must exist for a GGUF file (a Hugging Face folder is created with its parents).
         if out.hasSuffix(".gguf") {
@@ -86,6 +90,9 @@ struct Merge: ParsableCommand {
         guard !contents.isEmpty else { return }
         guard overwrite else {
             throw CLIError("--out \(out) already exists; give --overwrite to replace it")
+        }
+        if !out.hasSuffix(".gguf") && !isFolder.boolValue {
+            throw CLIError("--out \(out) is a file; a Hugging Face model is written as a folder")
         }
         if isFolder.boolValue {
             let stale = contents.filter {

@@ -25,8 +25,9 @@ struct Tokenize: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw CLIError("\(file): cannot read file")
             }
-            guard let string = String(data: data, encoding: .utf8) else { throw CLIError("\(file): not valid UTF-8") }
-            input = string
+            guard String(data: data, encoding: .utf8) != nil else { throw CLIError("\(file): not valid UTF-8") }
+            // Decoded as is: a byte order mark is text, as transformers' encode sees it.
+            input = String(decoding: data, as: UTF8.self)
         } else {
             input = text ?? ""
         }

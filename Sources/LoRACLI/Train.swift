@@ -78,7 +78,8 @@ struct Train: ParsableCommand {
         let settings = try TrainSettings(self, file: file, path: config)
         try checkOutputFolder()
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
-            throw CLIError("--format '\(format)' is not known")
+            throw CLIError(
+                "--format '\(format)' is not known (\(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let style = ExampleEncoder.PromptStyle(rawValue: template) else {
             throw CLIError("--template '\(template)' is not known (chat, alpaca)")

@@ -85,10 +85,21 @@ public enum ModelExport {
         ]
         for name in copied {
             let from = sourceFolder.appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: from.path) else { continue }
+            guard var data = FileManager.default.contents(atPath: from.path) else { continue }
+            if name == "config.json" { data = Self.config(data, dtype: format) }
             try AtomicFile.write(data, to: folder.appendingPathComponent(name))
         }
         return Report(maxAbsoluteError: worst, tensors: items.count)
+    }
+
+    /// `config.json` with its `torch_dtype` (and transformers 5's `dtype`) naming the written
+    /// format, as `save_pretrained` writes it.
+    static func config(_ data: Data, dtype format: WeightFormat) -> Data {
+        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return data }
+        let name = format == .f16 ? "float16" : format == .bf16 ? "bfloat16" : "float32"
+        object["torch_dtype"] = name
+        if object["dtype"] != nil { object["dtype"] = name }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? data
     }
 
     /// Writes a GGUF file with the source file's metadata (tokenizer and chat template included)

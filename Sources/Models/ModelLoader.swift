@@ -41,7 +41,8 @@ public struct LoadedModel: @unchecked Sendable {
 public enum ModelLoader {
     /// Loads everything needed to run the model at `path`.
     public static func load(path: String) throws -> LoadedModel {
-        let url = URL(fileURLWithPath: path)
+        // Standardized, so that "DIR/." or "DIR/" is named after DIR.
+        let url = URL(fileURLWithPath: path).standardizedFileURL
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelError.notFound(path)

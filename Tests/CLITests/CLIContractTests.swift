@@ -24,6 +24,13 @@ import TestSupport
                 #expect(ids == c.ids, "\(model): \(c.text)")
             }
         }
+        // A file's byte order mark is text, as with --text (transformers keeps it too).
+        let bom = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-bom-\(getpid()).txt")
+        defer { try? FileManager.default.removeItem(at: bom) }
+        try Data([0xEF, 0xBB, 0xBF] + Array("hi".utf8)).write(to: bom)
+        let fromFile = try Lora.run(["tokenize", "--model", models[0], "--file", bom.path])
+        let fromText = try Lora.run(["tokenize", "--model", models[0], "--text", "\u{FEFF}hi"])
+        #expect(fromFile.stdout == fromText.stdout && fromFile.stdout.count > "[1]\n".count, "\(fromFile.stdout)")
     }
 
     @Test func generateJSONIsGreedyTransformers() throws {
@@ -157,6 +164,12 @@ import TestSupport
         for field in ["architecture:", "layers:", "formats:", "tokenizer:", "chat template:"] {
             #expect(out.stdout.contains(field))
         }
+        // --template prints the template; "DIR/." is named after DIR.
+        let folder = Fixtures.url("tiny-llama").path
+        let withTemplate = try Lora.run(["inspect", "--model", folder + "/.", "--template"])
+        let source = try String(contentsOf: Fixtures.url("tiny-llama/chat_template.jinja"), encoding: .utf8)
+        #expect(withTemplate.stdout.contains(source.trimmingCharacters(in: .newlines)))
+        #expect(withTemplate.stdout.contains("model:         tiny-llama\n"), "\(withTemplate.stdout.prefix(80))")
     }
 
     @Test func chatKeepsTheConversation() throws {
@@ -202,6 +215,11 @@ import TestSupport
         ])
         #expect(nowhere.status != 0 && nowhere.stderr.contains("the folder /nonexistent/dir does not exist"))
         #expect(!nowhere.stderr.contains("merged"), "refused before merging")
+        let q8Folder = try Lora.run([
+            "merge", "--model", model, "--adapter", adapter, "--out", "x", "--outtype", "q8_0",
+        ])
+        #expect(q8Folder.status != 0 && q8Folder.stderr.contains("--outtype q8_0 is for GGUF output"))
+        #expect(!q8Folder.stderr.contains("merged"), "refused before merging")
     }
 
     @Test func mergedHuggingFaceFolderGivesAdapterLogits() throws {
@@ -235,8 +253,10 @@ import TestSupport
         let again = try Lora.run(arguments + ["--out", out.path])
         #expect(again.status != 0 && again.stderr.contains("already exists; give --overwrite"), "\(again.stderr)")
         #expect(try Data(contentsOf: out.appendingPathComponent("model.safetensors")) == written)
-        let replaced = try Lora.run(arguments + ["--out", out.path, "--overwrite"])
+        let replaced = try Lora.run(arguments + ["--out", out.path, "--overwrite", "--outtype", "bf16"])
         #expect(replaced.status == 0, "\(replaced.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json")))
+        #expect((config as? [String: Any])?["torch_dtype"] as? String == "bfloat16", "config.json names the dtype")
         let itself = try Lora.run(arguments + ["--out", Fixtures.url("tiny-llama").path + "/", "--overwrite"])
         #expect(itself.status != 0 && itself.stderr.contains("is the model being merged"), "\(itself.stderr)")
         try Data().write(to: out.appendingPathComponent("model-00001-of-00002.safetensors"))

@@ -190,5 +190,17 @@ import TestSupport
         out = try Lora.run(["merge", "--model", model, "--adapter", adapter + ":inf", "--out", merged])
         #expect(out.status != 0 && out.stderr.contains("the weight must be a finite number"), "\(out.stderr)")
         #expect(!FileManager.default.fileExists(atPath: merged))
+        // eval reads the data as train can: a format, a field map, the prompt scored too.
+        func tokens(_ extra: [String]) throws -> Int {
+            let out = try Lora.run(["eval", "--model", model, "--data", data, "--json"] + extra)
+            #expect(out.status == 0, "\(extra): \(out.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+            return object?["tokens"] as? Int ?? 0
+        }
+        let completions = try tokens([])
+        #expect(try tokens(["--train-on-prompt"]) > completions)
+        #expect(try tokens(["--format", "text", "--field-map", "text=completion"]) > 0)
+        out = try Lora.run(["eval", "--model", model, "--data", data, "--format", "csv"])
+        #expect(out.status != 0 && out.stderr.contains("(auto, alpaca, chat, prompt-completion, text)"))
     }
 }
