@@ -95,6 +95,11 @@ struct Train: ParsableCommand {
             "\(data): \(summary.examples) examples, \(summary.tokens) tokens (\(summary.labelledTokens) learned); "
                 + "\(summary.truncated) truncated to \(settings.maxSeqLen), "
                 + "\(summary.skipped) skipped (nothing to learn)")
+        guard !examples.isEmpty else {
+            throw CLIError(
+                "\(data): no row has a token to learn (\(summary.skipped) skipped: empty, all prompt, or a conversation "
+                    + "without an assistant turn\(trainOnPrompt ? "" : "; --train-on-prompt learns the prompts too"))")
+        }
 
         var config = settings.lora
         config.baseModelNameOrPath = loaded.name

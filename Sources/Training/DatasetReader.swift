@@ -92,7 +92,13 @@ public enum DatasetReader {
         for (i, raw) in lines.enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+            let value: Any
+            do {
+                value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+            } catch {
+                throw DatasetError.invalid(file: path, line: i + 1, message: "not valid JSON (a cut or broken line?)")
+            }
+            guard let object = value as? [String: Any] else {
                 throw DatasetError.invalid(file: path, line: i + 1, message: "not a JSON object")
             }
             try JSONScan(line, firstLine: i + 1).refuseTrailingComma(path: path)
@@ -130,8 +136,18 @@ public enum DatasetReader {
         func string(_ name: String) throws -> String {
             let key = field(name, fieldMap)
             guard let value = o[key] else {
+                // A row of another format among these rows says so, rather than which field it lacks.
+                if let other = try? detect(o, fieldMap: fieldMap, path: path, line: line), other != format {
+                    throw DatasetError.invalid(
+                        file: path, line: line,
+                        message:
+                            "a \(other.rawValue) row among \(format.rawValue) rows (the first row decides the format; "
+                            + "a file holds one format)")
+                }
                 throw DatasetError.invalid(file: path, line: line, message: "missing field '\(key)'")
             }
+            // Exported datasets often hold null for an empty input.
+            if name == "input" && value is NSNull { return "" }
             guard let s = value as? String else {
                 throw DatasetError.invalid(file: path, line: line, message: "field '\(key)' is not a string")
             }

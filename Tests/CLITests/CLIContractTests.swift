@@ -139,6 +139,21 @@ import TestSupport
             "generate", "--model", tiny, "--prompt", "-5", "--max-tokens", "1", "--temperature", "0",
         ])
         #expect(dashPrompt.status == 0, "\(dashPrompt.stderr)")
+        // Benchmarks refuse counts they cannot use (they trapped), naming the flag.
+        let repeats = try Lora.run(["bench", "generate", "--model", tiny, "--repeats", "0"])
+        #expect(repeats.status != 0 && repeats.stderr.contains("--repeats must be at least 1, not 0"))
+        let steps = try Lora.run(["bench", "train", "--model", tiny, "--steps", "0"])
+        #expect(steps.status != 0 && steps.stderr.contains("--steps must be at least 1, not 0"))
+        let context = try Lora.run(["bench", "generate", "--model", tiny, "--prompt-tokens", "100000"])
+        #expect(context.status != 0 && context.stderr.contains("over the model's context"), "\(context.stderr)")
+        // A kernel name the environment asks for that cannot be used is said, not ignored.
+        let kernel = try Lora.run(
+            ["tokenize", "--model", tiny, "--text", "x"], environment: ["SWIFTLORA_KERNEL": "bogus"])
+        let tokens = try Lora.run(
+            ["generate", "--model", tiny, "--prompt", "x", "--max-tokens", "1", "--temperature", "0"],
+            environment: ["SWIFTLORA_KERNEL": "bogus"])
+        #expect(kernel.status == 0 && tokens.status == 0)
+        #expect(tokens.stderr.contains("warning: SWIFTLORA_KERNEL=bogus is not a kernel"), "\(tokens.stderr)")
     }
 
     @Test func benchGemmRunsEveryShapeWithTheRowsAsked() throws {

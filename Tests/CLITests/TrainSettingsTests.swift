@@ -48,6 +48,15 @@ import TestSupport
             (["--warmup-ratio", "0.1", "--warmup-steps", "2"], "--warmup-ratio and --warmup-steps are alternatives"),
             (["--targets", "q_proj,foo_proj"], "'foo_proj' matches no module"),
         ]
+        // Rows with nothing to learn (a user turn only) leave no example: named with the file.
+        let unanswered = folder.appendingPathComponent("unanswered.jsonl")
+        try Data(#"{"messages": [{"role": "user", "content": "hi"}]}"#.utf8 + [10]).write(to: unanswered)
+        let none = try Lora.run([
+            "train", "--model", Fixtures.url("tiny-llama").path, "--data", unanswered.path, "--out",
+            folder.appendingPathComponent("out").path,
+        ])
+        #expect(none.status != 0 && none.stderr.contains("unanswered.jsonl: no row has a token to learn"))
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent("out"))
         for (arguments, message) in cases {
             let out = try Self.train(folder, arguments)
             #expect(

@@ -52,7 +52,9 @@ import Tokenizers
         #expect(texts(macRows) == ["a", "b", "c"])
         #expect(macRows.map(\.line) == [1, 2, 4])
         let badMac = try write("{\"text\": \"a\"}\r{\"text\": b}\r", "cr-bad.jsonl")
-        #expect(throws: DatasetError.invalid(file: badMac.path, line: 2, message: "not a JSON object")) {
+        #expect(
+            throws: DatasetError.invalid(file: badMac.path, line: 2, message: "not valid JSON (a cut or broken line?)")
+        ) {
             try DatasetReader.read(badMac)
         }
     }

@@ -63,11 +63,27 @@ import Tokenizers
             try DatasetReader.read(jsonl)
         }
         let broken = try write("{\"text\": \"ok\"}\n{not json\n", "broken.jsonl")
-        #expect(throws: DatasetError.invalid(file: broken.path, line: 2, message: "not a JSON object")) {
+        #expect(
+            throws: DatasetError.invalid(
+                file: broken.path, line: 2, message: "not valid JSON (a cut or broken line?)")
+        ) {
             try DatasetReader.read(broken)
         }
+        let list = try write("{\"text\": \"ok\"}\n[1, 2]\n", "list.jsonl")
+        #expect(throws: DatasetError.invalid(file: list.path, line: 2, message: "not a JSON object")) {
+            try DatasetReader.read(list)
+        }
         let formats = try write("{\"prompt\": \"p\", \"completion\": \"c\"}\n{\"text\": \"t\"}\n", "pc.jsonl")
-        #expect(throws: DatasetError.self) { try DatasetReader.read(formats) }
+        #expect(
+            throws: DatasetError.invalid(
+                file: formats.path, line: 2,
+                message:
+                    "a text row among prompt-completion rows (the first row decides the format; a file holds one format)"
+            )
+        ) { try DatasetReader.read(formats) }
+        // An exported dataset's null input is an empty input.
+        let nullInput = try write(#"{"instruction": "i", "input": null, "output": "o"}"# + "\n", "null.jsonl")
+        #expect(try DatasetReader.read(nullInput).first?.example == .alpaca(instruction: "i", input: "", output: "o"))
     }
 
     @Test func chatMaskingLearnsOnlyAssistantTurns() throws {
@@ -104,15 +120,18 @@ import Tokenizers
         #expect(tokenizer.decode(learned) == "Hello!<|im_end|>")
         #expect(
             tokenizer.decode(e.ids).hasPrefix("Below is an instruction that describes a task, paired with an input"))
+        // A prompt longer than the limit is truncated and, its whole answer lost, skipped.
+        let long = DatasetRow(
+            example: .alpaca(instruction: String(repeating: "long ", count: 60), input: "", output: "x"), line: 2)
+        let (keptLong, longSummary) = try classic.encode([long], file: "rows")
+        #expect(keptLong.isEmpty && longSummary.truncated == 1 && longSummary.skipped == 1)
         let rows = [
             DatasetRow(example: .text(String(repeating: "word ", count: 100)), line: 1),
-            DatasetRow(
-                example: .alpaca(instruction: String(repeating: "long ", count: 60), input: "", output: "x"), line: 2),
             DatasetRow(example: .promptCompletion(prompt: "2+2=", completion: "4"), line: 3),
         ]
-        let (kept, summary) = try classic.encode(rows, file: "rows")
-        #expect(summary.truncated == 2)  // the text row and the long prompt
-        #expect(summary.skipped == 1)  // the long prompt lost its whole answer
+        let plain = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil, options: .init(maxSequenceLength: 40))
+        let (kept, summary) = try plain.encode(rows, file: "rows")
+        #expect(summary.truncated == 1 && summary.skipped == 0)  // the text row
         #expect(kept.count == 2 && kept.allSatisfy { $0.ids.count <= 40 })
         let noTemplate = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil)
         #expect(throws: DatasetError.self) { try noTemplate.encode(.chat([ChatMessage(role: "user", content: "x")])) }
