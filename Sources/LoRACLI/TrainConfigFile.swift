@@ -28,6 +28,7 @@ struct TrainConfigFile: Decodable {
     var loraAlpha: Double?
     var loraDropout: Double?
     var targetModules: [String]?
+    var modulesToSave: [String]?
     var useRSLoRA: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -55,6 +56,7 @@ struct TrainConfigFile: Decodable {
         case loraAlpha = "lora_alpha"
         case loraDropout = "lora_dropout"
         case targetModules = "target_modules"
+        case modulesToSave = "modules_to_save"
         case useRSLoRA = "use_rslora"
     }
 
@@ -97,6 +99,7 @@ struct TrainConfigFile: Decodable {
         } else {
             targetModules = try c.decodeIfPresent([String].self, forKey: .targetModules)
         }
+        modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA)
     }
 
