@@ -143,6 +143,20 @@ import TestSupport
         } throws: { error in "\(error)".contains("lm_head") && "\(error)".contains("lora merge") }
     }
 
+    @Test func savingTheEmbeddingLeavesTheTiedHeadOnTheLoadedWeight() throws {
+        let model = try Self.tinyModel()
+        let adapter = try LoRAAdapter.create(
+            config: Self.config(["embed_tokens"], targets: ["q_proj"]), for: model, seed: 1)
+        // PEFT 0.21.2 on the same model and config prints this line.
+        #expect(
+            adapter.trainableParametersLine(model: model)
+                == "trainable params: 3,146,752 || all params: 6,378,816 || trainable%: 49.3313")
+        try adapter.attach(to: model)
+        #expect(model.weight(of: .embedTokens).data == adapter.savedModules["model.embed_tokens"]!.pointer)
+        #expect(model.weight(of: .lmHead).data == model.baseWeight(of: .embedTokens).data)
+        #expect(model.trainableWeights.keys.map(\.modulePath) == ["model.embed_tokens"])
+    }
+
     @Test func weightedAttachCombinesLinearly() throws {
         let model = try Self.tinyModel()
         let adapter = try Self.perturbed(Self.config(["lm_head"]), for: model)
