@@ -67,7 +67,8 @@ let package = Package(
             name: "LoRATests", dependencies: ["LoRA", "Models", "Generation", "ModelFiles", "Kernels", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Tokenizers", "Models", "LoRA", "ModelFiles", "Kernels", "TestSupport"]
+            dependencies: ["Training", "Tokenizers", "Models", "LoRA", "ModelFiles", "Kernels", "TestSupport"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Models", "ModelFiles", "TestSupport"]),

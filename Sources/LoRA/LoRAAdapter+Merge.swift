@@ -3,10 +3,12 @@ import Models
 
 extension LoRAAdapter {
     /// A copy of `model` with this adapter merged in: each adapted projection becomes a float32
-    /// matrix `W + weight·s·B A` computed from the dequantized base (exact in float32); every other
-    /// weight is shared with `model`, which is left as it was (unmerging is keeping the original).
-    /// Re-quantizing the result is a separate, explicit step.
+    /// matrix `W + weight·s·B A` computed from the dequantized base (exact in float32), each module
+    /// to save its saved weight (`W + weight·(W_saved − W_base)`: the saved weight itself at
+    /// weight 1); every other weight is shared with `model`, which is left as it was (unmerging is
+    /// keeping the original). Re-quantizing the result is a separate, explicit step.
     public func merged(into model: LlamaModel, weight: Float = 1, source: String = "adapter") throws -> LlamaModel {
+        let saved = try savedWeights(for: model, source: source)
         var layers = model.layers
         for (path, w) in modules.sorted(by: { $0.key < $1.key }) {
             guard let key = Self.projectionKey(path), key.layer < layers.count else {
@@ -34,8 +36,8 @@ extension LoRAAdapter {
             layers[key.layer][key.projection] = WeightMatrix(
                 format: .f32, rows: base.rows, columns: base.columns, data: merged.pointer, owner: merged)
         }
-        return LlamaModel(
-            configuration: model.configuration, embedTokens: model.embedTokens, layers: layers, norm: model.norm,
-            lmHead: model.lmHead)
+        let result = model.replacingLayers(layers)
+        applySavedModules(saved, to: result, weight: weight)
+        return result
     }
 }

@@ -82,7 +82,12 @@ extension LoRAAdapter {
             }
             modules[key.modulePath] = (Tensor(a, shape: [rank, inFeatures]), Tensor(b, shape: [outFeatures, rank]))
         }
-        return LoRAAdapter(config: config, modules: modules)
+        // Each module to save starts as a float32 copy of the loaded weight (PEFT deep-copies it).
+        var saved: [String: Tensor] = [:]
+        for module in try config.savedModules(in: model, source: "LoRA configuration") {
+            saved[module.modulePath] = model.baseWeight(of: module).dequantized()
+        }
+        return LoRAAdapter(config: config, modules: modules, savedModules: saved)
     }
 
     static func describe(_ targets: LoRAConfig.TargetModules) -> String {
@@ -93,8 +98,10 @@ extension LoRAAdapter {
         }
     }
 
-    /// Values in the adapter (all of them train).
-    public var parameterCount: Int { modules.values.reduce(0) { $0 + $1.a.count + $1.b.count } }
+    /// Values in the adapter (all of them train): LoRA pairs and modules to save.
+    public var parameterCount: Int {
+        modules.values.reduce(0) { $0 + $1.a.count + $1.b.count } + savedModules.values.reduce(0) { $0 + $1.count }
+    }
 
     /// PEFT's `print_trainable_parameters()` line for this adapter on `model`.
     public func trainableParametersLine(model: LlamaModel) -> String {

@@ -18,7 +18,13 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     public var rankPattern: [String: Int] = [:]
     public var alphaPattern: [String: Double] = [:]
     public var layersToTransform: [Int]?
+    /// Modules trained in full beside the adapters and saved with them (PEFT's
+    /// `ModulesToSaveWrapper`): a module whose path ends with a listed string. Supported: the
+    /// projections, `lm_head` and `embed_tokens` (see ``savedModules(in:source:)``).
     public var modulesToSave: [String]?
+    /// PEFT ties saved copies of tied modules (lm_head / embed_tokens) when true; not implemented
+    /// with `modules_to_save` (refused), where the default leaves the copies untied.
+    public var ensureWeightTying = false
     public var initLoRAWeights: InitMethod = .kaiming
     public var baseModelNameOrPath: String?
     /// Keys present in the file that this version does not know (not saved back).
@@ -91,6 +97,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         case alphaPattern = "alpha_pattern"
         case layersToTransform = "layers_to_transform"
         case modulesToSave = "modules_to_save"
+        case ensureWeightTying = "ensure_weight_tying"
         case initLoRAWeights = "init_lora_weights"
         case baseModelNameOrPath = "base_model_name_or_path"
     }
@@ -117,6 +124,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
             layersToTransform = try c.decodeIfPresent([Int].self, forKey: .layersToTransform)
         }
         modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        ensureWeightTying = try c.decodeIfPresent(Bool.self, forKey: .ensureWeightTying) ?? false
         initLoRAWeights = try c.decodeIfPresent(InitMethod.self, forKey: .initLoRAWeights) ?? .kaiming
         baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
     }
@@ -136,6 +144,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         try c.encode(alphaPattern, forKey: .alphaPattern)
         try c.encodeIfPresent(layersToTransform, forKey: .layersToTransform)
         try c.encodeIfPresent(modulesToSave, forKey: .modulesToSave)
+        try c.encode(ensureWeightTying, forKey: .ensureWeightTying)
         try c.encode(initLoRAWeights, forKey: .initLoRAWeights)
         try c.encodeIfPresent(baseModelNameOrPath, forKey: .baseModelNameOrPath)
     }
@@ -167,7 +176,6 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     /// Keys PEFT writes that do not change the adapter's arithmetic.
     static let informational: Set<String> = [
         "revision", "inference_mode", "auto_mapping", "peft_version", "megatron_core", "qalora_group_size",
-        "ensure_weight_tying",
     ]
 
     /// A value as the file spells it (`true`, not Foundation's `1`).
@@ -221,8 +229,9 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         guard (0..<1).contains(loraDropout) else {
             throw LoRAError.invalidConfig(source, "'lora_dropout' must be in [0, 1), not \(loraDropout)")
         }
-        if let modulesToSave, !modulesToSave.isEmpty {
-            throw LoRAError.unsupportedSetting(source, key: "modules_to_save", value: Self.json(modulesToSave))
+        if ensureWeightTying, let modulesToSave, !modulesToSave.isEmpty {
+            throw LoRAError.unsupportedSetting(
+                source, key: "ensure_weight_tying", value: "true (tied copies of modules_to_save are not implemented)")
         }
         for (pattern, rank) in rankPattern where rank <= 0 {
             throw LoRAError.invalidConfig(source, "rank_pattern '\(pattern)': rank \(rank)")

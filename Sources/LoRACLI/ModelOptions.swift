@@ -97,7 +97,8 @@ struct AdapterOptions: ParsableArguments {
                 log("warning: \(path)/adapter_config.json: ignoring unknown key '\(key)'")
             }
             try adapter.attach(to: loaded.model, weight: weight, source: path)
-            log("adapter \(path) (r=\(adapter.config.r), \(adapter.modules.count) modules, weight \(weight))")
+            let saved = adapter.savedModules.isEmpty ? "" : " + \(adapter.savedModules.count) saved in full"
+            log("adapter \(path) (r=\(adapter.config.r), \(adapter.modules.count) modules\(saved), weight \(weight))")
         }
     }
 }

@@ -40,6 +40,8 @@ struct Train: ParsableCommand {
     @Option(help: "LoRA alpha; scale = alpha / r (default 16).") var alpha: Double?
     @Option(help: "LoRA dropout on the adapters' inputs while training (default 0.05).") var dropout: Double?
     @Option(help: "Target modules: comma-separated names, or all-linear (default q_proj,v_proj).") var targets: String?
+    @Option(help: "Modules trained in full and saved with the adapter (PEFT's modules_to_save), e.g. lm_head.")
+    var modulesToSave: String?
     @Flag(help: "Scale by alpha / sqrt(r) (rsLoRA).") var useRslora = false
     @Option(help: "Sequences per micro-batch (default 4).") var batchSize: Int?
     @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?

@@ -29,6 +29,7 @@ struct TrainConfigFile: Decodable {
     var loraAlpha: Double?
     var loraDropout: Double?
     var targetModules: LoRAConfig.TargetModules?
+    var modulesToSave: [String]?
     var useRSLoRA: Bool?
     var excludeModules: LoRAConfig.TargetModules?
     var rankPattern: [String: Int]?
@@ -62,6 +63,7 @@ struct TrainConfigFile: Decodable {
         case loraAlpha = "lora_alpha"
         case loraDropout = "lora_dropout"
         case targetModules = "target_modules"
+        case modulesToSave = "modules_to_save"
         case useRSLoRA = "use_rslora"
         case excludeModules = "exclude_modules"
         case rankPattern = "rank_pattern"
@@ -108,6 +110,7 @@ struct TrainConfigFile: Decodable {
         // As in LoraConfig: a list of names, or a string that is a regular expression
         // full-matched against module paths ("all-linear" excepted).
         targetModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .targetModules)
+        modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA)
         excludeModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .excludeModules)
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern)

@@ -92,6 +92,9 @@ struct TrainSettings {
         lora.alphaPattern = pick(nil, "", file?.alphaPattern, "alpha_pattern", [:])
         lora.layersToTransform = pickOptional(nil, "", file?.layersToTransform, "layers_to_transform")
         lora.initLoRAWeights = pick(nil, "", file?.initLoRAWeights, "init_lora_weights", .kaiming)
+        let saved = pickOptional(
+            command.modulesToSave, "--modules-to-save", file?.modulesToSave?.joined(separator: ","), "modules_to_save")
+        lora.modulesToSave = saved.map { $0.split(separator: ",").map(String.init) }
 
         guard lora.r >= 1 else { throw CLIError("\(named("r")) must be at least 1, not \(lora.r)") }
         guard (0..<1).contains(lora.loraDropout) else {

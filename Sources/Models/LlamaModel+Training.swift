@@ -17,9 +17,9 @@ extension LlamaModel {
     }
 
     /// Mean next-token cross-entropy of one sequence (labels of -100 ignored, as transformers'
-    /// causal-LM loss), and its gradient with respect to every attached ``DifferentiableAdapter``,
-    /// accumulated into the adapters' gradient buffers. Frozen weights get no gradient; only the
-    /// activations' gradients flow through them.
+    /// causal-LM loss), and its gradient with respect to every attached ``DifferentiableAdapter``
+    /// and every ``trainableWeights`` entry, accumulated into their gradient buffers. Frozen
+    /// weights get no gradient; only the activations' gradients flow through them.
     /// `gradientScale` multiplies the gradients (not the returned loss), so several sequences can
     /// be weighted into one batch gradient.
     ///
@@ -101,6 +101,13 @@ extension LlamaModel {
         let dfinal = Tensor(zeros: [T, H])
         // Gathered rows are not needed any more: their buffer takes the head's gradient.
         let dhead = gathered?.pointer ?? dfinal.pointer + first * H
+        if R > 0, let head = trainableWeights[.lmHead] {
+            // dW(V, H) += scale · dlogitsᵀ(V, R) · h(R, H), before dhead overwrites gathered rows.
+            Gemm.sgemm(
+                transA: true, transB: false, m: c.vocabSize, n: H, k: R, alpha: gradientScale, a: logits.pointer,
+                lda: c.vocabSize, b: gathered?.pointer ?? final.pointer + first * H, ldb: H, beta: 1,
+                c: head.gradient.pointer, ldc: H)
+        }
         Gemm.linearBackwardData(logits.pointer, rows: R, weight: lmHead, into: dhead, precision: precision)
         if gradientScale != 1 {
             for i in 0..<(R * H) { dhead[i] *= gradientScale }
@@ -129,6 +136,7 @@ extension LlamaModel {
             Gemm.linearBackwardData(
                 dx.pointer, rows: T, weight: layer.downProj, into: dhidden.pointer, precision: precision)
             adaptBackward(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T, into: dhidden.pointer)
+            weightGradient(l, .downProj, dx.pointer, x: a.hidden.pointer, rows: T)
             let dgate = Tensor(uninitialized: [T, I])
             let dup = Tensor(uninitialized: [T, I])
             Ops.siluMulBackward(
@@ -143,6 +151,8 @@ extension LlamaModel {
                 precision: precision)
             adaptBackward(l, .gateProj, dgate.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
             adaptBackward(l, .upProj, dup.pointer, x: a.normed2.pointer, rows: T, into: dnormed2.pointer)
+            weightGradient(l, .gateProj, dgate.pointer, x: a.normed2.pointer, rows: T)
+            weightGradient(l, .upProj, dup.pointer, x: a.normed2.pointer, rows: T)
             let dmiddle = dx  // the residual passes the gradient through
             Ops.rmsNormBackward(
                 dnormed2.pointer, x: a.middle.pointer, weight: layer.postAttentionLayernorm, rows: T, dim: H,
@@ -152,6 +162,7 @@ extension LlamaModel {
             Gemm.linearBackwardData(
                 dmiddle.pointer, rows: T, weight: layer.oProj, into: dattention.pointer, precision: precision)
             adaptBackward(l, .oProj, dmiddle.pointer, x: a.attention.pointer, rows: T, into: dattention.pointer)
+            weightGradient(l, .oProj, dmiddle.pointer, x: a.attention.pointer, rows: T)
             let dq = Tensor(zeros: [T, qDim])
             let dk = Tensor(zeros: [T, kvDim])
             let dv = Tensor(zeros: [T, kvDim])
@@ -179,10 +190,20 @@ extension LlamaModel {
             adaptBackward(l, .qProj, dq.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .kProj, dk.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
             adaptBackward(l, .vProj, dv.pointer, x: a.normed1.pointer, rows: T, into: dnormed1.pointer)
+            weightGradient(l, .qProj, dq.pointer, x: a.normed1.pointer, rows: T)
+            weightGradient(l, .kProj, dk.pointer, x: a.normed1.pointer, rows: T)
+            weightGradient(l, .vProj, dv.pointer, x: a.normed1.pointer, rows: T)
             Ops.rmsNormBackward(
                 dnormed1.pointer, x: a.input.pointer, weight: layer.inputLayernorm, rows: T, dim: H,
                 eps: c.rmsNormEps, accumulateInto: dmiddle.pointer)
             dx = dmiddle
+        }
+        if let table = trainableWeights[.embedTokens] {
+            // The embedding is a row lookup: its gradient is dx scattered into the rows read.
+            for (t, id) in ids.enumerated() {
+                let row = table.gradient.pointer + id * H
+                for j in 0..<H { row[j] += dx.pointer[t * H + j] }
+            }
         }
         return loss
     }

@@ -14,14 +14,19 @@ import Kernels
 /// ```
 public final class LlamaModel: @unchecked Sendable {
     public let configuration: LlamaConfiguration
-    public let embedTokens: WeightMatrix  // (V, H)
-    public let layers: [LlamaLayer]
+    public internal(set) var embedTokens: WeightMatrix  // (V, H)
+    public internal(set) var layers: [LlamaLayer]
     public let norm: [Float]  // (H)
-    public let lmHead: WeightMatrix  // (V, H), the embedding itself when tied
+    public internal(set) var lmHead: WeightMatrix  // (V, H), the embedding itself when tied
     let rope: RoPE
     /// Adapters added to projections' outputs, applied in order (see ``LinearAdapter``).
     /// Attach them before running; they are read by every forward call.
     public var adapters: [ProjectionKey: [any LinearAdapter]] = [:]
+    /// Modules that read a float32 weight of their own (see ``replaceWeight(of:with:)``); the
+    /// backward pass accumulates their weight gradients.
+    public internal(set) var trainableWeights: [LlamaModule: TrainableWeight] = [:]
+    /// The loaded weights of the replaced modules.
+    var originalWeights: [LlamaModule: WeightMatrix] = [:]
 
     /// Tokens to append to one cache slot in a forward call.
     public struct Sequence: Sendable {
@@ -229,11 +234,19 @@ extension LlamaModel {
 }
 
 extension LlamaModel {
-    /// Parameters of the model as transformers counts them (a tied head counted once).
+    /// Parameters of the loaded model as transformers counts them (a tied head counted once;
+    /// replaced weights are not counted: they are an adapter's).
     public var parameterCount: Int {
         let c = configuration
-        var n = weightMatrices.reduce(0) { $0 + $1.rows * $1.columns } + c.hiddenSize  // final norm
-        for l in layers {
+        let embed = baseWeight(of: .embedTokens)
+        let head = baseWeight(of: .lmHead)
+        var n = embed.rows * embed.columns + c.hiddenSize  // final norm
+        if head.data != embed.data { n += head.rows * head.columns }
+        for (i, l) in layers.enumerated() {
+            for projection in LlamaProjection.allCases {
+                let m = baseWeight(of: .projection(ProjectionKey(layer: i, projection: projection)))
+                n += m.rows * m.columns
+            }
             n += l.inputLayernorm.count + l.postAttentionLayernorm.count
             n += (l.qBias?.count ?? 0) + (l.kBias?.count ?? 0) + (l.vBias?.count ?? 0)
         }

@@ -87,6 +87,7 @@ public enum ModelExport {
             let from = sourceFolder.appendingPathComponent(name)
             guard var data = FileManager.default.contents(atPath: from.path) else { continue }
             if name == "config.json" { data = Self.config(data, dtype: format) }
+            if name == "config.json" { data = try untiedIfNeeded(data, model) }
             try AtomicFile.write(data, to: folder.appendingPathComponent(name))
         }
         return Report(maxAbsoluteError: worst, tensors: items.count)
@@ -100,6 +101,17 @@ public enum ModelExport {
         object["torch_dtype"] = name
         if object["dtype"] != nil { object["dtype"] = name }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? data
+    }
+
+    /// A tied model whose head no longer is its embedding (a merged `modules_to_save` of one of
+    /// them) gets `tie_word_embeddings: false`: transformers would otherwise replace the written
+    /// `lm_head.weight` with the embedding.
+    static func untiedIfNeeded(_ config: Data, _ model: LlamaModel) throws -> Data {
+        guard model.configuration.tieWordEmbeddings, model.lmHead.data != model.embedTokens.data,
+            var object = try JSONSerialization.jsonObject(with: config) as? [String: Any]
+        else { return config }
+        object["tie_word_embeddings"] = false
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 
     /// Writes a GGUF file with the source file's metadata (tokenizer and chat template included)

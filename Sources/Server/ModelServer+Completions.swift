@@ -74,16 +74,18 @@ extension ModelServer {
         if fields.stream == true {
             return streamed(reply, stream, request, context.note, includeUsage: includeUsage)
         }
-        // A client that hangs up closes the connection; that cancels the collecting task, which
-        // ends the stream and so cancels the sequence.
+        // A client that hangs up cancels the collecting task, which ends the stream and so
+        // cancels the sequence.
         let collect = Task { () throws -> GenerationResult? in
             for try await event in stream {
                 if case .finished(let result) = event { return result }
             }
             return nil
         }
-        context.channel.closeFuture.whenComplete { _ in collect.cancel() }
-        guard let result = try await collect.value else {
+        let finished = try await HangUpWatcher.watching(context.channel, onHangUp: { collect.cancel() }) {
+            try await collect.value
+        }
+        guard let result = finished else {
             throw APIError.server("generation ended without a result")
         }
         context.note.tokens = result.ids.count

@@ -81,6 +81,12 @@ extension LoRATrainer {
             w.a.pointer.update(from: s.a.pointer, count: w.a.count)
             w.b.pointer.update(from: s.b.pointer, count: w.b.count)
         }
+        for (path, w) in adapter.savedModules {
+            guard let s = saved.savedModules[path], s.count == w.count else {
+                throw LoRAError.missingWeight(checkpoint.path, key: "base_model.model.\(path).weight")
+            }
+            w.pointer.update(from: s.pointer, count: w.count)
+        }
         let data = try Data(contentsOf: checkpoint.appendingPathComponent(Self.stateFile))
         let restored = try JSONDecoder().decode(TrainerState.self, from: data)
         guard restored.dropoutRandom.count == linears.count else {

@@ -70,6 +70,7 @@ extension LoRATrainer {
             "lora_dropout": "\(c.loraDropout)",
             "use_rslora": "\(c.useRSLoRA)",
             "target_modules": Self.describe(c.targetModules),
+            "modules_to_save": c.modulesToSave.map { $0.joined(separator: ",") } ?? "none",
             "train_examples": "\(examples.count)",
             "train_data_fingerprint": fingerprint(examples),
         ]

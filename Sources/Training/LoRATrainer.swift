@@ -3,8 +3,9 @@ import Kernels
 import LoRA
 import Models
 
-/// Fine-tunes a LoRA adapter on encoded examples: shuffled batches, gradient accumulation,
-/// global-norm clipping, AdamW and a warm-up schedule, metrics and checkpoints.
+/// Fine-tunes a LoRA adapter (and its `modules_to_save`, in full) on encoded examples: shuffled
+/// batches, gradient accumulation, global-norm clipping, AdamW and a warm-up schedule, metrics and
+/// checkpoints.
 ///
 /// ```swift
 /// var parameters = LoRATrainer.Parameters()
@@ -99,6 +100,8 @@ public final class LoRATrainer {
     public let examples: [EncodedExample]
     public let parameters: Parameters
     let linears: [LoRALinear]
+    /// The modules to save, by module path: the model reads the adapter's tensors in place.
+    let savedWeights: [TrainableWeight]
     public internal(set) var optimizer: AdamW
     /// Where the run is: what a checkpoint stores besides weights and moments.
     public internal(set) var state: TrainerState
@@ -117,10 +120,12 @@ public final class LoRATrainer {
             throw TrainerError.invalidParameter(key: "examples[\(i)]", reason: "has no token to predict")
         }
         model.adapters = [:]
+        model.restoreBaseWeights()
         try adapter.attach(to: model)
         linears = model.adapters.sorted { $0.key.modulePath < $1.key.modulePath }.compactMap {
             $0.value.first as? LoRALinear
         }
+        savedWeights = model.trainableWeights.sorted { $0.key.modulePath < $1.key.modulePath }.map(\.value)
         // The config's lora_dropout on every adapter input, each with its own mask stream from the seed.
         var streams = SplitMix64(seed: parameters.seed ^ 0xD1B5_4A32_D192_ED03)
         for linear in linears {
@@ -183,7 +188,9 @@ public final class LoRATrainer {
             try p.recordBatches
                 ? BatchRecord(folder: folder, keepingThrough: state.step, evalExamples: p.evalExamples) : nil
         }
-        let parameterPairs = linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] }
+        // LoRA pairs, then the modules to save: the order of the optimizer's moments in checkpoints.
+        let parameterPairs =
+            linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] } + savedWeights.map { ($0.value, $0.gradient) }
         linears.forEach { $0.training = true }
         defer { linears.forEach { $0.training = false } }
         for step in state.step..<total {
@@ -198,6 +205,7 @@ public final class LoRATrainer {
                 cursor += 1
             }
             linears.forEach { $0.zeroGradients() }
+            savedWeights.forEach { $0.zeroGradient() }
             // Weight each sequence by its share of the predicted tokens, as one big batch would.
             let labelled = batch.reduce(0) { $0 + examples[$1].targetCount }
             var loss: Float = 0

@@ -26,7 +26,7 @@ import TestSupport
     @Test(arguments: [
         (#""use_dora": true"#, "use_dora"), (#""bias": "all""#, "bias"),
         (#""init_lora_weights": "pissa""#, "init_lora_weights"),
-        (#""fan_in_fan_out": true"#, "fan_in_fan_out"), (#""modules_to_save": ["lm_head"]"#, "modules_to_save"),
+        (#""fan_in_fan_out": true"#, "fan_in_fan_out"),
         (#""peft_type": "IA3""#, "peft_type"), (#""layer_replication": [[0, 2]]"#, "layer_replication"),
     ])
     func unimplementedSettingsAreRefusedByName(setting: String, key: String) throws {
