@@ -62,17 +62,59 @@ struct Merge: ParsableCommand {
             log("merged \(path) (weight \(weight))")
         }
         let url = URL(fileURLWithPath: out)
+        // Ctrl-C or an error while writing leaves no temporary file, nor a folder made for --out.
+        let folder = toGGUF ? url.deletingLastPathComponent() : url
+        let cleanup = Self.cleanup(
+            folder: folder, removingFolder: !toGGUF && !FileManager.default.fileExists(atPath: out))
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            cleanup()
+            log("interrupted: \(out) not written")
+            Foundation.exit(130)
+        }
+        interrupt.resume()
+        defer {
+            interrupt.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
         let report: ModelExport.Report
-        if let source = loaded.ggufFile, toGGUF {
-            report = try ModelExport.writeGGUF(model, format: format, metadataFrom: source, to: url)
-        } else if let folder = loaded.folder {
-            report = try ModelExport.writeHuggingFaceFolder(model, format: format, sourceFolder: folder, to: url)
-        } else {
-            return
+        do {
+            report = try write(model, loaded: loaded, format: format, toGGUF: toGGUF, url: url)
+        } catch {
+            cleanup()
+            throw error
         }
         log(
-            "wrote \(out): \(report.tensors) tensors as \(format.rawValue); largest change from conversion \(report.maxAbsoluteError)"
+            "wrote \(out): \(report.tensors) tensors as \(format.rawValue) (norm vectors F32); largest change from conversion \(report.maxAbsoluteError)"
         )
+    }
+
+    func write(_ model: LlamaModel, loaded: LoadedModel, format: WeightFormat, toGGUF: Bool, url: URL) throws
+        -> ModelExport.Report
+    {
+        if let source = loaded.ggufFile, toGGUF {
+            return try ModelExport.writeGGUF(model, format: format, metadataFrom: source, to: url)
+        } else if let folder = loaded.folder {
+            return try ModelExport.writeHuggingFaceFolder(model, format: format, sourceFolder: folder, to: url)
+        }
+        throw CLIError("--out \(out): nothing to write from this model")
+    }
+
+    /// Removes this process's temporary files in `folder` (and the folder when it was made for
+    /// this merge).
+    static func cleanup(folder: URL, removingFolder: Bool) -> @Sendable () -> Void {
+        let marker = ".tmp-\(getpid())-"
+        return {
+            let fm = FileManager.default
+            if removingFolder {
+                try? fm.removeItem(at: folder)
+                return
+            }
+            for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.contains(marker) {
+                try? fm.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
     }
 
     /// Refuses an `--out` that is the model itself, or that exists without `--overwrite`, or a

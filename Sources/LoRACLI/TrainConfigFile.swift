@@ -140,9 +140,18 @@ struct TrainConfigFile: Decodable {
         let file: TrainConfigFile
         do {
             file = try YAMLDecoder().decode(TrainConfigFile.self, from: text)
-        } catch let DecodingError.typeMismatch(_, context) {
+        } catch let DecodingError.typeMismatch(type, context) {
+            let name = "\(type)"
+            let expected =
+                name.hasPrefix("Int") || name.hasPrefix("UInt")
+                ? "an integer"
+                : name == "Float" || name == "Double"
+                    ? "a number"
+                    : name == "Bool"
+                        ? "true or false"
+                        : name == "String" ? "a string" : name.hasPrefix("Array") ? "a list" : "a mapping"
             throw CLIError(
-                "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+                "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(expected)")
         } catch let DecodingError.dataCorrupted(context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw CLIError("\(path): '\(key)' \(context.debugDescription)")

@@ -304,6 +304,28 @@ import TestSupport
             Self.temporary("x").path,
         ])
         #expect(folderFromGGUF.status != 0 && folderFromGGUF.stderr.contains("error: --out"))
+
+        // Ctrl-C while the merged file is being written leaves neither it nor its temporary file.
+        let interrupted = Self.temporary("interrupted.gguf")
+        let merge = Process()
+        merge.executableURL = Lora.executable
+        merge.arguments = [
+            "merge", "--model", gguf.path, "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path, "--out",
+            interrupted.path, "--outtype", "f32",
+        ]
+        merge.standardError = FileHandle.nullDevice
+        try merge.run()
+        let folder = interrupted.deletingLastPathComponent()
+        let marker = ".\(interrupted.lastPathComponent).tmp-\(merge.processIdentifier)-"
+        func temporaries() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasPrefix(marker) }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while temporaries().isEmpty && merge.isRunning && Date() < deadline { usleep(500) }
+        kill(merge.processIdentifier, SIGINT)
+        merge.waitUntilExit()
+        #expect(merge.terminationStatus == 130, "interrupted while writing")
+        #expect(temporaries().isEmpty && !FileManager.default.fileExists(atPath: interrupted.path))
     }
 }
 

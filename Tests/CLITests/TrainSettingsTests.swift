@@ -127,6 +127,9 @@ import TestSupport
         #expect(
             out.status != 0 && out.stderr.contains("error: --targets: target_modules 'q_proj|v_proj'")
                 && out.stderr.contains("matches no module"), "\(out.stderr)")
+        try Data("r: \"4\"\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "typed", ["--config", config.path])
+        #expect(out.status != 0 && out.stderr.contains("lora.yaml: 'r' should be an integer"), "\(out.stderr)")
         try Data("bias: all\n".utf8).write(to: config)
         out = try Self.train(folder, out: "bias", ["--config", config.path])
         #expect(out.status != 0 && out.stderr.contains("'bias: all' is not implemented"), "\(out.stderr)")
