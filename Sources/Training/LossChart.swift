@@ -32,6 +32,13 @@ public enum LossChart {
                 ? ""
                 : "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.map(point).joined(separator: " "))\"/>"
         }
+        // Eval losses are few (one point is no line at all): each gets a dot; a lone train point too.
+        func dots(_ points: [(Double, Double)], _ color: String) -> String {
+            points.map { p in
+                let xy = point(p).split(separator: ",")
+                return "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(color)\"/>"
+            }.joined(separator: "\n")
+        }
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
@@ -44,6 +51,8 @@ public enum LossChart {
             <text x="\(width - 150)" y="\(margin - 8)" fill="#ff7f0e">eval</text>
             \(line(train, "#1f77b4"))
             \(line(eval, "#ff7f0e"))
+            \(dots(eval, "#ff7f0e"))
+            \(train.count == 1 ? dots(train, "#1f77b4") : "")
             </svg>
 
             """
