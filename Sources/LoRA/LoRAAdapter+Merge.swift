@@ -20,10 +20,7 @@ extension LoRAAdapter {
                 throw LoRAError.shapeMismatch(
                     source, key: Self.key(path, "A"), expected: [rank, base.columns], found: w.a.shape)
             }
-            let merged = Tensor(zeros: [base.rows, base.columns])
-            for r in 0..<base.rows {
-                base.format.dequantizeRow(base.row(r), into: merged.pointer + r * base.columns, count: base.columns)
-            }
+            let merged = base.dequantized()
             let (configured, scale) = config.rankAndScale(for: path)
             guard configured == rank else {
                 throw LoRAError.rankMismatch(source, key: Self.key(path, "A"), configured: configured, found: rank)

@@ -11,8 +11,11 @@ struct TrainSettings {
     var maxSeqLen = 512
     /// `TrainingArguments` / `LoraConfig` key → where its value was set (`--batch-size`, or `FILE: 'key'`).
     private var sources: [String: String] = [:]
+    /// The `--config` file, if any.
+    private let configPath: String?
 
     init(_ command: Train, file: TrainConfigFile?, path: String?) throws {
+        configPath = path
         /// The flag's value, else the file's, else the default; records the source.
         func pick<T>(_ flag: T?, _ name: String, _ stored: T?, _ key: String, _ fallback: T) -> T {
             if let flag {
@@ -124,12 +127,9 @@ struct TrainSettings {
         return .names(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
     }
 
-    /// Where the adapter's settings came from, for errors about them as a whole.
-    var loraSource: String {
-        sources["target_modules"] ?? sources.values.first { $0.contains(": '") }.map {
-            String($0.prefix { $0 != ":" })
-        } ?? "LoRA configuration"
-    }
+    /// Where the adapter's settings came from, for errors about them as a whole: the flag or key
+    /// that set target_modules, else the config file.
+    var loraSource: String { sources["target_modules"] ?? configPath ?? "LoRA configuration" }
 
     /// The flag, or file and key, that set `key` (the bare key for a default).
     func named(_ key: String) -> String { sources[key] ?? "'\(key)'" }

@@ -86,31 +86,24 @@ public enum ModelExport {
         for name in copied {
             let from = sourceFolder.appendingPathComponent(name)
             guard var data = FileManager.default.contents(atPath: from.path) else { continue }
-            if name == "config.json" { data = Self.config(data, dtype: format) }
-            if name == "config.json" { data = try untiedIfNeeded(data, model) }
+            if name == "config.json" { data = try Self.config(data, dtype: format, model: model) }
             try AtomicFile.write(data, to: folder.appendingPathComponent(name))
         }
         return Report(maxAbsoluteError: worst, tensors: items.count)
     }
 
-    /// `config.json` with its `torch_dtype` (and transformers 5's `dtype`) naming the written
-    /// format, as `save_pretrained` writes it.
-    static func config(_ data: Data, dtype format: WeightFormat) -> Data {
-        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return data }
+    /// `config.json` as `save_pretrained` would write it for this model: `torch_dtype` (and
+    /// transformers 5's `dtype`) naming the written format, and `tie_word_embeddings: false` for
+    /// a tied model whose head no longer is its embedding (a merged `modules_to_save` of one of
+    /// them; transformers would otherwise replace the written `lm_head.weight` with the embedding).
+    static func config(_ data: Data, dtype format: WeightFormat, model: LlamaModel) throws -> Data {
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return data }
         let name = format == .f16 ? "float16" : format == .bf16 ? "bfloat16" : "float32"
         object["torch_dtype"] = name
         if object["dtype"] != nil { object["dtype"] = name }
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? data
-    }
-
-    /// A tied model whose head no longer is its embedding (a merged `modules_to_save` of one of
-    /// them) gets `tie_word_embeddings: false`: transformers would otherwise replace the written
-    /// `lm_head.weight` with the embedding.
-    static func untiedIfNeeded(_ config: Data, _ model: LlamaModel) throws -> Data {
-        guard model.configuration.tieWordEmbeddings, model.lmHead.data != model.embedTokens.data,
-            var object = try JSONSerialization.jsonObject(with: config) as? [String: Any]
-        else { return config }
-        object["tie_word_embeddings"] = false
+        if model.configuration.tieWordEmbeddings && model.lmHead.data != model.embedTokens.data {
+            object["tie_word_embeddings"] = false
+        }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 

@@ -57,7 +57,6 @@ extension ModelServer {
         let parameters = try fields.parameters(
             defaultMaxTokens: min(configuration.maxTokensLimit, limit - promptIDs.count),
             maxTokensLimit: configuration.maxTokensLimit)
-        let includeUsage = fields.stream == true ? try Self.includeUsage(data) : false
         let stream: AsyncThrowingStream<GenerationEvent, Error>
         do {
             stream = try batch.submit(
@@ -72,7 +71,7 @@ extension ModelServer {
             id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(), chat: chat, model: fields.model,
             created: Int(Date().timeIntervalSince1970), promptTokens: promptIDs.count)
         if fields.stream == true {
-            return streamed(reply, stream, request, context.note, includeUsage: includeUsage)
+            return streamed(reply, stream, request, context.note, includeUsage: fields.includeUsage)
         }
         // A client that hangs up cancels the collecting task, which ends the stream and so
         // cancels the sequence.
@@ -131,14 +130,6 @@ extension ModelServer {
                     throw error
                 }
             })
-    }
-
-    static func includeUsage(_ data: Data) throws(APIError) -> Bool {
-        struct Options: Decodable {
-            struct StreamOptions: Decodable { var include_usage: Bool? }
-            var stream_options: StreamOptions?
-        }
-        return try JSONDecoder.request(Options.self, from: data).stream_options?.include_usage ?? false
     }
 }
 

@@ -163,8 +163,11 @@ public final class ModelServer: Sendable {
     static func body(_ request: Request, _ configuration: ServerConfiguration) async throws -> Data {
         var request = request
         do {
-            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
-            return Data(buffer: buffer)
+            let data = Data(buffer: try await request.collectBody(upTo: configuration.maxBodyBytes))
+            guard String(data: data, encoding: .utf8) != nil else {
+                throw APIError.badRequest("the body is not valid UTF-8", param: nil)
+            }
+            return data
         } catch is NIOTooManyBytesError {
             throw APIError.tooLarge(limit: configuration.maxBodyBytes)
         }

@@ -83,7 +83,13 @@ struct SamplingFields: Decodable {
     var presence_penalty: Float?
     var repetition_penalty: Float?
     var stream: Bool?
+    var stream_options: StreamOptions?
     var n: Int?
+
+    struct StreamOptions: Decodable { var include_usage: Bool? }
+
+    /// Whether a streamed reply ends with a usage chunk.
+    var includeUsage: Bool { stream == true && stream_options?.include_usage == true }
 
     /// The generation settings; `defaultMaxTokens` when none is asked for, at most `maxTokensLimit`.
     func parameters(defaultMaxTokens: Int, maxTokensLimit: Int) throws(APIError) -> GenerationParameters {
@@ -167,9 +173,6 @@ struct LoadAdapterRequest: Decodable {
 extension JSONDecoder {
     /// Decodes a request body, turning decoding errors into 400s that name the field.
     static func request<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
-        guard String(data: data, encoding: .utf8) != nil else {
-            throw .badRequest("the body is not valid UTF-8", param: nil)
-        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch DecodingError.dataCorrupted(let context)

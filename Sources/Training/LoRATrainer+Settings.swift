@@ -87,56 +87,39 @@ extension LoRATrainer {
     /// FNV-1a (64-bit) over every example's token ids and labels, in order: a changed file,
     /// tokenizer, template or truncation changes it.
     static func fingerprint(_ examples: [EncodedExample]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ value: Int) {
-            var v = UInt64(bitPattern: Int64(value))
-            for _ in 0..<8 {
-                hash = (hash ^ (v & 0xff)) &* 0x100_0000_01b3
-                v >>= 8
-            }
-        }
+        var hash = FNV1a()
         for e in examples {
-            mix(e.ids.count)
-            e.ids.forEach(mix)
-            e.labels.forEach(mix)
+            hash.mix(e.ids.count)
+            e.ids.forEach { hash.mix($0) }
+            e.labels.forEach { hash.mix($0) }
         }
-        return String(hash, radix: 16)
+        return hash.description
     }
 
-    /// The base model a run trains on: FNV-1a over its sizes and a sample of its weights as
-    /// float32 (the first and last row of every matrix, and the norms), and the storage formats
-    /// of its matrices. A resume on another model, or on the same one stored in another format
-    /// (other arithmetic), is refused.
+    /// The base model a run trains on: FNV-1a over its sizes and a sample of its loaded weights
+    /// as float32 (the first and last row of every matrix, and the norms), and the storage
+    /// formats of its matrices. A resume on another model, or on the same one stored in another
+    /// format (other arithmetic), is refused.
     static func baseFingerprint(_ model: LlamaModel) -> (weights: String, formats: String) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ value: UInt64) {
-            var v = value
-            for _ in 0..<8 {
-                hash = (hash ^ (v & 0xff)) &* 0x100_0000_01b3
-                v >>= 8
-            }
-        }
+        var hash = FNV1a()
         var formats = Set<String>()
-        func sample(_ m: WeightMatrix) {
+        func sample(_ module: LlamaModule) {
+            let m = model.baseWeight(of: module)
             formats.insert(m.format.rawValue)
-            mix(UInt64(m.rows))
-            mix(UInt64(m.columns))
-            var row = [Float](repeating: 0, count: m.columns)
+            hash.mix(m.rows)
+            hash.mix(m.columns)
             for r in Set([0, m.rows - 1]).sorted() {
-                row.withUnsafeMutableBufferPointer {
-                    m.format.dequantizeRow(m.row(r), into: $0.baseAddress!, count: m.columns)
-                }
-                row.forEach { mix(UInt64($0.bitPattern)) }
+                m.format.dequantizedRow(m.row(r), count: m.columns).forEach { hash.mix($0) }
             }
         }
-        sample(model.embedTokens)
-        for layer in model.layers {
-            LlamaProjection.allCases.forEach { sample(layer[$0]) }
-            (layer.inputLayernorm + layer.postAttentionLayernorm).forEach { mix(UInt64($0.bitPattern)) }
+        sample(.embedTokens)
+        for (l, layer) in model.layers.enumerated() {
+            LlamaProjection.allCases.forEach { sample(.projection(ProjectionKey(layer: l, projection: $0))) }
+            (layer.inputLayernorm + layer.postAttentionLayernorm).forEach { hash.mix($0) }
         }
-        model.norm.forEach { mix(UInt64($0.bitPattern)) }
-        sample(model.lmHead)
-        return (String(hash, radix: 16), formats.sorted().joined(separator: ","))
+        model.norm.forEach { hash.mix($0) }
+        sample(.lmHead)
+        return (hash.description, formats.sorted().joined(separator: ","))
     }
 
     func writeSettings(into folder: URL) throws {
@@ -164,4 +147,22 @@ extension LoRATrainer {
             throw TrainerError.settingsChanged(checkpoint: checkpoint.path, changes: changes)
         }
     }
+}
+
+/// The 64-bit FNV-1a hash of a sequence of integers and floats (each as its 8 little-endian bytes).
+struct FNV1a: CustomStringConvertible {
+    private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func mix(_ value: UInt64) {
+        var v = value
+        for _ in 0..<8 {
+            hash = (hash ^ (v & 0xff)) &* 0x100_0000_01b3
+            v >>= 8
+        }
+    }
+
+    mutating func mix(_ value: Int) { mix(UInt64(bitPattern: Int64(value))) }
+    mutating func mix(_ value: Float) { mix(UInt64(value.bitPattern)) }
+
+    var description: String { String(hash, radix: 16) }
 }

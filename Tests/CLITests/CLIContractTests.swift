@@ -422,16 +422,8 @@ import TestSupport
         }
         #expect(try Lora.run(arguments("straight")).status == 0)
 
-        let process = Process()
-        process.executableURL = Lora.executable
-        process.arguments = arguments("killed")
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let first = folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json")
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: first.path) && Date() < deadline { usleep(2000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try Lora.killed(
+            arguments("killed"), after: folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json"))
         #expect(process.terminationReason == .uncaughtSignal, "the run was killed before it finished")
 
         let resumed = try Lora.run(arguments("killed") + ["--resume"])

@@ -21,6 +21,21 @@ enum Lora {
         return Fixtures.repositoryRoot.appendingPathComponent(".build/release/lora")
     }
 
+    /// Starts `lora` with `arguments`, waits (up to a minute) until `file` exists, and kills it
+    /// with SIGKILL: a run cut off right after it wrote a checkpoint. Returns the killed process.
+    static func killed(_ arguments: [String], after file: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: file.path) && Date() < deadline { usleep(2000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return process
+    }
+
     static func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws
         -> Output
     {

@@ -29,16 +29,8 @@ import TestSupport
         // LoRA on q/v (2 × (64·8 + 8·64 + 64·8 + 8·32)) + lm_head (49152·64) + 2 down_proj (64·160).
         #expect(straight.stderr.contains("trainable params: 3,169,792 || all params: 6,401,856"), "\(straight.stderr)")
 
-        let process = Process()
-        process.executableURL = Lora.executable
-        process.arguments = arguments("killed")
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let first = folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json")
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: first.path) && Date() < deadline { usleep(2000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try Lora.killed(
+            arguments("killed"), after: folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json"))
         #expect(process.terminationReason == .uncaughtSignal, "the run was killed before it finished")
         let resumed = try Lora.run(arguments("killed") + ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
