@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Models", "Tokenizers", "LoRA", "Generation",
+                "ModelFiles", "Models", "Tokenizers", "LoRA", "Generation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -34,13 +34,20 @@ struct GemmBench: ParsableCommand {
         (2048, 2048, 2048),
     ]
 
-    func run() throws {
-        guard let weightFormat = WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == format.lowercased() })
-        else { throw ValidationError("unknown format '\(format)'") }
+    var weightFormat: WeightFormat? {
+        WeightFormat.allCases.first(where: { $0.rawValue.lowercased() == format.lowercased() })
+    }
+
+    func validate() throws {
+        guard weightFormat != nil else { throw ValidationError("unknown format '\(format)'") }
         if let rows, rows < 1 { throw ValidationError("--rows must be at least 1, not \(rows)") }
         for (flag, value) in [("--threads", threads), ("--repeats", repeats)] where value < 1 {
             throw ValidationError("\(flag) must be at least 1, not \(value)")
         }
+    }
+
+    func run() throws {
+        guard let weightFormat else { throw ValidationError("unknown format '\(format)'") }
         ThreadPool.shared.threadCount = threads
         for (listed, k, n) in Self.shapes {
             let m = rows ?? listed

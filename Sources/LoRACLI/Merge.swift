@@ -36,18 +36,15 @@ struct Merge: ParsableCommand {
             throw CLIError(
                 "--outtype q8_0 is for GGUF output (--out NAME.gguf); a Hugging Face folder takes f32, f16 or bf16")
         }
-        // The output's folder must exist for a GGUF file (a Hugging Face folder is created with its parents).
-        if out.hasSuffix(".gguf") {
-            let parent = URL(fileURLWithPath: out).deletingLastPathComponent()
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isFolder), isFolder.boolValue else {
-                throw CLIError("--out \(out): the folder \(parent.path) does not exist")
-            }
-        }
+        // The output's folder is created with its parents (and removed again if the merge fails);
+        // a file in the way is refused before any work.
+        let toGGUF = out.hasSuffix(".gguf")
+        let url = URL(fileURLWithPath: out).standardizedFileURL
+        let folder = toGGUF ? url.deletingLastPathComponent() : url
+        let created = try Self.firstMissing(folder)
         try checkOutput()
         let loaded = try modelOptions.load()
         // Check the output can be written before doing any work.
-        let toGGUF = out.hasSuffix(".gguf")
         if toGGUF && loaded.ggufFile == nil {
             throw CLIError("--out \(out): GGUF output needs a GGUF model (its tokenizer metadata is copied)")
         }
@@ -61,25 +58,17 @@ struct Merge: ParsableCommand {
                 into: model, weight: weight, source: path)
             log("merged \(path) (weight \(weight))")
         }
-        let url = URL(fileURLWithPath: out)
         // Ctrl-C or an error while writing leaves no temporary file, nor a folder made for --out.
-        let folder = toGGUF ? url.deletingLastPathComponent() : url
-        let cleanup = Self.cleanup(
-            folder: folder, removingFolder: !toGGUF && !FileManager.default.fileExists(atPath: out))
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
+        let cleanup = Self.cleanup(folder: folder, created: created)
+        let interrupt = SignalWatch([SIGINT, SIGTERM]) { [out] number in
             cleanup()
             log("interrupted: \(out) not written")
-            Foundation.exit(130)
+            Foundation.exit(128 + number)
         }
-        interrupt.resume()
-        defer {
-            interrupt.cancel()
-            signal(SIGINT, SIG_DFL)
-        }
+        defer { interrupt.cancel() }
         let report: ModelExport.Report
         do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             report = try write(model, loaded: loaded, format: format, toGGUF: toGGUF, url: url)
         } catch {
             cleanup()
@@ -101,20 +90,36 @@ struct Merge: ParsableCommand {
         throw CLIError("--out \(out): nothing to write from this model")
     }
 
-    /// Removes this process's temporary files in `folder` (and the folder when it was made for
-    /// this merge).
-    static func cleanup(folder: URL, removingFolder: Bool) -> @Sendable () -> Void {
+    /// Removes this process's temporary files in `folder`, or the topmost folder this merge
+    /// created (`created`, an ancestor of `folder` or `folder` itself) with all it holds.
+    static func cleanup(folder: URL, created: URL?) -> @Sendable () -> Void {
         let marker = ".tmp-\(getpid())-"
         return {
             let fm = FileManager.default
-            if removingFolder {
-                try? fm.removeItem(at: folder)
+            if let created {
+                try? fm.removeItem(at: created)
                 return
             }
             for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.contains(marker) {
                 try? fm.removeItem(at: folder.appendingPathComponent(name))
             }
         }
+    }
+
+    /// The topmost folder on the way to `folder` that does not exist yet (nil when `folder`
+    /// exists); refuses a path that runs through a file.
+    static func firstMissing(_ folder: URL) throws -> URL? {
+        var missing: URL?
+        var url = folder
+        var isFolder: ObjCBool = false
+        while !FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) {
+            missing = url
+            let parent = url.deletingLastPathComponent()
+            if parent.path == url.path { return missing }
+            url = parent
+        }
+        guard isFolder.boolValue else { throw CLIError("--out: \(url.path) is a file, not a folder") }
+        return missing
     }
 
     /// Refuses an `--out` that is the model itself, or that exists without `--overwrite`, or a

@@ -14,12 +14,13 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for the kernels (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
+    }
+
     /// Loads the model, or throws an error naming what is wrong with it.
     func load() throws -> LoadedModel {
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be positive") }
-            ThreadPool.shared.threadCount = threads
-        }
+        if let threads { ThreadPool.shared.threadCount = threads }
         return try ModelLoader.load(path: model)
     }
 }

@@ -120,16 +120,11 @@ struct Serve: AsyncParsableCommand {
         }
         // SIGINT/SIGTERM shut the server down gracefully (Hummingbird waits for requests in
         // flight); ending the generations at once keeps that wait short.
-        let signals = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                log("stopping: ending the generations in flight")
-                server.stopGenerating()
-            }
-            source.resume()
-            return source
+        let signals = SignalWatch([SIGINT, SIGTERM]) { _ in
+            log("stopping: ending the generations in flight")
+            server.stopGenerating()
         }
-        defer { signals.forEach { $0.cancel() } }
+        defer { signals.cancel() }
         let (host, port) = (host, port)
         do {
             try await server.run { port in

@@ -201,38 +201,3 @@ struct Train: ParsableCommand {
         }
     }
 }
-
-/// Ctrl-C during training: the first asks the run to stop after the current step (the adapter
-/// and a checkpoint are written), a second quits at once.
-final class Interrupt: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    private var source: DispatchSourceSignal?
-
-    init() {
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [unowned self] in
-            let count = lock.withLock {
-                self.count += 1
-                return self.count
-            }
-            if count == 1 {
-                log("\nstopping after this step (Ctrl-C again to quit at once)")
-            } else {
-                log("quit")
-                exit(130)
-            }
-        }
-        source.resume()
-        self.source = source
-    }
-
-    var requested: Bool { lock.withLock { count > 0 } }
-
-    /// Gives SIGINT its default action back.
-    func restore() {
-        source?.cancel()
-        signal(SIGINT, SIG_DFL)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import LoRA
 import Yams
 
@@ -141,15 +142,7 @@ struct TrainConfigFile: Decodable {
         do {
             file = try YAMLDecoder().decode(TrainConfigFile.self, from: text)
         } catch let DecodingError.typeMismatch(type, context) {
-            let name = "\(type)"
-            let expected =
-                name.hasPrefix("Int") || name.hasPrefix("UInt")
-                ? "an integer"
-                : name == "Float" || name == "Double"
-                    ? "a number"
-                    : name == "Bool"
-                        ? "true or false"
-                        : name == "String" ? "a string" : name.hasPrefix("Array") ? "a list" : "a mapping"
+            let expected = ExpectedType.words(for: type, in: .yaml)
             throw CLIError(
                 "\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' should be \(expected)")
         } catch let DecodingError.dataCorrupted(context) {

@@ -71,7 +71,7 @@ public enum ModelLoader {
         let configData = try file.huggingFaceConfig()
         let configuration = try LlamaConfiguration.decode(configData, source: url.lastPathComponent)
         let store = try GGUFStore(file: file)
-        let model = try LlamaModel(configuration: configuration, tensors: store)
+        let model = try build(configuration, store, source: url.path, sizesFrom: "the file's metadata")
         let vocabulary = try GGUFVocabulary(file)
         let tokenizer = try Tokenizer(ggufVocabulary: vocabulary)
         let source = vocabulary.chatTemplate
@@ -88,12 +88,24 @@ public enum ModelLoader {
         }
         let configuration = try LlamaConfiguration.decode(configData, source: configURL.path)
         let store = try SafetensorsStore(folder: url)
-        let model = try LlamaModel(configuration: configuration, tensors: store)
+        let model = try build(configuration, store, source: url.path, sizesFrom: "config.json")
         let tokenizer = try Tokenizer.load(folder: url)
         let source = tokenizer.chatTemplate
         return LoadedModel(
             model: model, tokenizer: tokenizer, chatTemplate: try source.map { try ChatTemplate($0) },
             chatTemplateSource: source, name: url.lastPathComponent,
             source: "Hugging Face folder (safetensors)", folder: url)
+    }
+
+    /// The model, or an error naming the file when a tensor's shape is not the configured one.
+    static func build(_ configuration: LlamaConfiguration, _ store: TensorStore, source: String, sizesFrom: String)
+        throws -> LlamaModel
+    {
+        do {
+            return try LlamaModel(configuration: configuration, tensors: store)
+        } catch ModelError.shapeMismatch(let name, let expected, let found) {
+            throw ModelError.invalidConfiguration(
+                source, "tensor '\(name)' has shape \(found), but the sizes in \(sizesFrom) need \(expected)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Hummingbird
 
 /// An error answered in OpenAI's format:
@@ -82,14 +83,7 @@ extension APIError {
     }
 
     static func describe(_ type: Any.Type) -> String {
-        let name = "\(type)"
-        if name.hasPrefix("Int") || name.hasPrefix("UInt") { return "an integer" }
-        if name == "Float" || name == "Double" { return "a number" }
-        if name == "Bool" { return "a boolean" }
-        if name == "String" { return "a string" }
-        if name.hasPrefix("Array") { return "an array" }
-        if name == "StringOrList" { return "a string or a list" }
-        return "an object"
+        "\(type)" == "StringOrList" ? "a string or a list" : ExpectedType.words(for: type, in: .json)
     }
 
     /// The JSON body.

@@ -179,14 +179,24 @@ extension JSONDecoder {
             where context.codingPath.isEmpty && (try? JSONSerialization.jsonObject(with: data)) != nil
         {
             // Valid JSON with a value its field cannot hold (1.5 for an integer, 1e20): the
-            // decoder does not say which field, so the integer fields are looked at one by one.
+            // decoder does not say which field, so each number that is no Int64 is left out in
+            // turn; the one whose absence ends this error is named.
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            for key in ["max_tokens", "max_completion_tokens", "top_k", "seed", "n"] {
+            for key in object.keys.sorted() {
                 guard let number = object[key] as? NSNumber, !(number is Bool) else { continue }
                 let value = number.doubleValue
-                if value.rounded() != value || !(Double(Int64.min)..<Double(Int64.max)).contains(value) {
-                    throw .badRequest("'\(key)' should be an integer, got \(number)", param: key)
+                guard value.rounded() != value || !(Double(Int64.min)..<Double(Int64.max)).contains(value) else {
+                    continue
                 }
+                var without = object
+                without[key] = nil
+                guard let trimmed = try? JSONSerialization.data(withJSONObject: without) else { continue }
+                do {
+                    _ = try JSONDecoder().decode(type, from: trimmed)
+                } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+                    continue
+                } catch {}
+                throw .badRequest("'\(key)' should be an integer, got \(number)", param: key)
             }
             throw .badRequest("a value does not fit its field: \(context.debugDescription)", param: nil)
         } catch let error as DecodingError {

@@ -184,6 +184,8 @@ public final class LoRATrainer {
         let start = Date()
         var tokens = 0
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
+        // A resumed run's elapsed time goes on from the step it resumes at.
+        let elapsedBefore = metrics?.elapsedThrough ?? 0
         let record = try p.outputDirectory.flatMap { folder in
             try p.recordBatches
                 ? BatchRecord(folder: folder, keepingThrough: state.step, evalExamples: p.evalExamples) : nil
@@ -259,7 +261,7 @@ public final class LoRATrainer {
             var report = Progress(
                 step: step + 1, totalSteps: total, epoch: Double(epoch) + Double(cursor) / Double(examples.count),
                 loss: loss, learningRate: optimizer.learningRate, gradNorm: norm,
-                tokensPerSecond: Double(tokens) / max(elapsed, 1e-9), elapsed: elapsed)
+                tokensPerSecond: Double(tokens) / max(elapsed, 1e-9), elapsed: elapsedBefore + elapsed)
             let evalNow = (p.evalSteps > 0 && (step + 1) % p.evalSteps == 0) || step + 1 == total
             if !p.evalExamples.isEmpty && evalNow {
                 linears.forEach { $0.training = false }
@@ -294,9 +296,16 @@ public final class LoRATrainer {
 struct MetricsLog {
     let handle: FileHandle
 
+    /// The `elapsed` of the kept line of the step resumed at (0 for a fresh run).
+    let elapsedThrough: Double
+
     /// Opens `metrics.jsonl`, keeping the lines of steps up to `step` (a resumed run continues the file).
     init(folder: URL, keepingThrough step: Int) throws {
-        handle = try StepLines.open(folder.appendingPathComponent("metrics.jsonl"), keepingThrough: step)
+        let url = folder.appendingPathComponent("metrics.jsonl")
+        handle = try StepLines.open(url, keepingThrough: step)
+        let last = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: "\n").last
+        let object = last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        elapsedThrough = object?["step"] as? Int == step ? (object?["elapsed"] as? Double ?? 0) : 0
     }
 
     mutating func append(_ p: LoRATrainer.Progress) throws {

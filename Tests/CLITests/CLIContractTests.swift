@@ -144,6 +144,13 @@ import TestSupport
         #expect(repeats.status != 0 && repeats.stderr.contains("--repeats must be at least 1, not 0"))
         let steps = try Lora.run(["bench", "train", "--model", tiny, "--steps", "0"])
         #expect(steps.status != 0 && steps.stderr.contains("--steps must be at least 1, not 0"))
+        // --threads 0 is refused by every command that takes it (tokenize took it), with the
+        // command's own usage line.
+        for (command, input) in [("tokenize", "--text"), ("generate", "--prompt"), ("eval", "--data")] {
+            let zero = try Lora.run([command, "--model", tiny, "--threads", "0", input, "x"])
+            #expect(zero.status != 0 && zero.stderr.contains("--threads must be at least 1, not 0"), "\(zero.stderr)")
+            #expect(zero.stderr.contains("Usage: lora \(command)"), "\(zero.stderr)")
+        }
         let context = try Lora.run(["bench", "generate", "--model", tiny, "--prompt-tokens", "100000"])
         #expect(context.status != 0 && context.stderr.contains("over the model's context"), "\(context.stderr)")
         // A kernel name the environment asks for that cannot be used is said, not ignored.
@@ -225,11 +232,23 @@ import TestSupport
         let adapter = Fixtures.url("tiny-llama/peft-adapter").path
         let q4 = try Lora.run(["merge", "--model", model, "--adapter", adapter, "--out", "x.gguf", "--outtype", "q4_0"])
         #expect(q4.status != 0 && q4.stderr.contains("unknown --outtype 'q4_0'"), "\(q4.stderr)")
-        let nowhere = try Lora.run([
-            "merge", "--model", model, "--adapter", adapter, "--out", "/nonexistent/dir/m.gguf",
+        // A path through a file is refused before merging; a missing folder is made for the
+        // output, and removed again when the merge cannot be written.
+        let file = Self.temporary("a-file")
+        try Data("x".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let through = try Lora.run([
+            "merge", "--model", model, "--adapter", adapter, "--out", file.path + "/dir/m.gguf",
         ])
-        #expect(nowhere.status != 0 && nowhere.stderr.contains("the folder /nonexistent/dir does not exist"))
-        #expect(!nowhere.stderr.contains("merged"), "refused before merging")
+        #expect(
+            through.status != 0 && through.stderr.contains("\(file.path) is a file, not a folder"), "\(through.stderr)")
+        #expect(!through.stderr.contains("merged"), "refused before merging")
+        let missing = Self.temporary("missing")
+        let unwritable = try Lora.run([
+            "merge", "--model", model, "--adapter", adapter, "--out", missing.path + "/dir/m.gguf",
+        ])
+        #expect(unwritable.status != 0 && unwritable.stderr.contains("GGUF output needs a GGUF model"))
+        #expect(!FileManager.default.fileExists(atPath: missing.path), "no folder left behind")
         let q8Folder = try Lora.run([
             "merge", "--model", model, "--adapter", adapter, "--out", "x", "--outtype", "q8_0",
         ])
@@ -283,8 +302,10 @@ import TestSupport
 
     @Test func mergedGGUFGreedyEqualsPEFT() throws {
         guard let gguf = try Fixtures.smolLM2GGUF() else { return }
-        let out = Self.temporary("smol.gguf")
-        defer { try? FileManager.default.removeItem(at: out) }
+        // Into a folder that does not exist yet: it is made, with its parents.
+        let top = Self.temporary("new")
+        let out = top.appendingPathComponent("sub/smol.gguf")
+        defer { try? FileManager.default.removeItem(at: top) }
         let run = try Lora.run([
             "merge", "--model", gguf.path, "--adapter", Fixtures.url("smollm2/peft-adapter-qv").path, "--out", out.path,
             "--outtype", "f32",

@@ -99,5 +99,19 @@ import Tokenizers
         } throws: { error in
             "\(error)".contains("unsupported model_type 'bert'")
         }
+        // A config.json whose sizes are not the weights' names the folder and the file to fix.
+        let edited = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-sizes-\(getpid())")
+        try? FileManager.default.removeItem(at: edited)
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-llama"), to: edited)
+        defer { try? FileManager.default.removeItem(at: edited) }
+        let configURL = edited.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any] ?? [:]
+        config["hidden_size"] = 96
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        #expect {
+            try ModelLoader.load(path: edited.path)
+        } throws: { error in
+            "\(error)".hasPrefix(edited.path + ": tensor '") && "\(error)".contains("the sizes in config.json need")
+        }
     }
 }

@@ -165,7 +165,19 @@ import Tokenizers
         try FileManager.default.createDirectory(
             at: interrupted.appendingPathComponent("checkpoint-7"), withIntermediateDirectories: true)
         #expect(LoRATrainer.latestCheckpoint(in: interrupted)?.lastPathComponent == "checkpoint-6")
+        // The resumed steps' elapsed time goes on from the checkpoint's step (set here to 1000 s).
+        let metricsURL = interrupted.appendingPathComponent("metrics.jsonl")
+        var metricsLines = try String(contentsOf: metricsURL, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(metricsLines.count == 6)
+        metricsLines[5] = metricsLines[5].replacingOccurrences(
+            of: #""elapsed": [0-9.]+"#, with: #""elapsed": 1000.00"#, options: .regularExpression)
+        try Data((metricsLines.joined(separator: "\n") + "\n").utf8).write(to: metricsURL)
         try run(interrupted, steps: 8, resume: true)
+        let elapsed = try String(contentsOf: metricsURL, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.map { $0?["elapsed"] as? Double ?? -1 }
+        #expect(
+            elapsed.count == 8 && elapsed[5] == 1000 && elapsed[6] >= 1000 && elapsed[7] >= elapsed[6], "\(elapsed)")
         let a = try Data(contentsOf: straight.appendingPathComponent("adapter/adapter_model.safetensors"))
         let b = try Data(contentsOf: interrupted.appendingPathComponent("adapter/adapter_model.safetensors"))
         #expect(a == b)
