@@ -42,7 +42,8 @@ struct Train: ParsableCommand {
     @Option(help: "Target modules: comma-separated names, or all-linear (default q_proj,v_proj).") var targets: String?
     @Option(help: "Modules trained in full and saved with the adapter (PEFT's modules_to_save), e.g. lm_head.")
     var modulesToSave: String?
-    @Flag(help: "Scale by alpha / sqrt(r) (rsLoRA).") var useRslora = false
+    @Flag(inversion: .prefixedNo, help: "Scale by alpha / sqrt(r) (rsLoRA); --no-use-rslora overrides the config.")
+    var useRslora: Bool?
     @Option(help: "Sequences per micro-batch (default 4).") var batchSize: Int?
     @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
     @Option(help: "Passes over the data (default 1).") var epochs: Int?
@@ -60,13 +61,17 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest complete checkpoint in OUT.") var resume = false
     @Option(help: "Random seed for data order, initialization and dropout (default 42).") var seed: UInt64?
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
-    @Flag(help: "Recompute each layer in backward instead of keeping activations (less memory).")
-    var gradCheckpointing = false
     @Flag(
+        inversion: .prefixedNo, help: "Recompute each layer in backward instead of keeping activations (less memory).")
+    var gradCheckpointing: Bool?
+    @Flag(
+        inversion: .prefixedNo,
         help: "bfloat16 GEMMs with the frozen base weights (float32 accumulation, adapters and optimizer in float32).")
-    var bf16 = false
-    @Flag(help: "Pack each batch's rows into sequences of up to --max-seq-len tokens (attention stays in each row).")
-    var packing = false
+    var bf16: Bool?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Pack each batch's rows into sequences of up to --max-seq-len tokens (attention stays in each row).")
+    var packing: Bool?
     @Option(help: "Progress display: auto (a bar when standard error is a terminal), bar, or lines.")
     var progress = "auto"
     @Flag(help: "Write OUT/batches.jsonl (each step's token ids and labels) and OUT/eval-examples.jsonl.")
@@ -87,6 +92,9 @@ struct Train: ParsableCommand {
             throw CLIError("--template '\(template)' is not known (chat, alpaca)")
         }
         let map = try parseFieldMap(fieldMap)
+        if settings.parameters.saveTotalLimit != nil && settings.parameters.saveSteps == 0 {
+            log("warning: --save-total-limit has nothing to limit without --save-steps (no checkpoints during the run)")
+        }
         let loaded = try modelOptions.load()
         let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(
@@ -140,8 +148,12 @@ struct Train: ParsableCommand {
         var bar = ProgressBar()
         let interrupt = Interrupt()
         defer { interrupt.restore() }
+        // The loss line shows the mean over the steps since the last line, as transformers logs it
+        // (metrics.jsonl keeps each step's).
+        var window: [Float] = []
         try trainer.run { progress in
             last = progress
+            window.append(progress.loss)
             if interrupt.requested {
                 if drawBar { bar.finish() }
                 return .stop
@@ -152,9 +164,11 @@ struct Train: ParsableCommand {
                 let line =
                     String(
                         format: "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  %.0fs  ETA %.0fs",
-                        progress.step, progress.totalSteps, progress.loss, progress.learningRate, progress.gradNorm,
+                        progress.step, progress.totalSteps, window.reduce(0, +) / Float(window.count),
+                        progress.learningRate, progress.gradNorm,
                         progress.tokensPerSecond, progress.elapsed, remaining) + eval
                 if drawBar { bar.log(line) } else { log(line) }
+                window.removeAll()
             }
             if drawBar { bar.update(progress) }
             return .continue

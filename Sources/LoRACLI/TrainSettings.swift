@@ -76,9 +76,9 @@ struct TrainSettings {
             command.saveTotalLimit, "--save-total-limit", file?.saveTotalLimit, "save_total_limit")
         p.evalSteps = pick(command.evalSteps, "--eval-steps", file?.evalSteps, "eval_steps", 0)
         p.seed = pick(command.seed, "--seed", file?.seed, "seed", 42)
-        p.gradientCheckpointing = command.gradCheckpointing || file?.gradientCheckpointing == true
-        p.packing = command.packing || file?.packing == true
-        p.precision = command.bf16 || file?.bf16 == true ? .bfloat16 : .float32
+        p.gradientCheckpointing = command.gradCheckpointing ?? file?.gradientCheckpointing ?? false
+        p.packing = command.packing ?? file?.packing ?? false
+        p.precision = command.bf16 ?? file?.bf16 ?? false ? .bfloat16 : .float32
         p.recordBatches = command.recordBatches
         p.outputDirectory = URL(fileURLWithPath: command.out)
         parameters = p
@@ -89,7 +89,7 @@ struct TrainSettings {
         lora.targetModules = pick(
             command.targets.map(Self.targets), "--targets", file?.targetModules, "target_modules",
             .names(["q_proj", "v_proj"]))
-        lora.useRSLoRA = command.useRslora || file?.useRSLoRA == true
+        lora.useRSLoRA = command.useRslora ?? file?.useRSLoRA ?? false
         lora.excludeModules = pickOptional(nil, "", file?.excludeModules, "exclude_modules")
         lora.rankPattern = pick(nil, "", file?.rankPattern, "rank_pattern", [:])
         lora.alphaPattern = pick(nil, "", file?.alphaPattern, "alpha_pattern", [:])

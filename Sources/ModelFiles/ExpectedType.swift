@@ -9,7 +9,8 @@ public enum ExpectedType {
     /// `type` as a user would name it: "an integer", "a number", "a string", …
     public static func words(for type: Any.Type, in vocabulary: Vocabulary) -> String {
         let name = "\(type)"
-        if name.hasPrefix("Int") || name.hasPrefix("UInt") { return "an integer" }
+        if name.hasPrefix("UInt") { return "a non-negative integer" }
+        if name.hasPrefix("Int") { return "an integer" }
         if name == "Float" || name == "Double" { return "a number" }
         if name == "String" { return "a string" }
         switch vocabulary {

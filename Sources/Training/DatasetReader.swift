@@ -38,7 +38,9 @@ public enum DatasetReader {
                     "field map: '\(other)' is not a field of \(resolved.rawValue) rows "
                     + "(\(DatasetError.alternatives(resolved.fields)))")
         }
-        return try objects.map { try row($0.object, format: resolved, fieldMap: fieldMap, path: path, line: $0.line) }
+        return try objects.map {
+            try row($0.object, format: resolved, named: format != .auto, fieldMap: fieldMap, path: path, line: $0.line)
+        }
     }
 
     /// The file's lines without their "\n", "\r\n" or lone "\r" (classic Mac OS), and without a
@@ -129,21 +131,26 @@ public enum DatasetReader {
                 + "(expected \(DatasetError.alternatives(expected)))")
     }
 
-    static func row(_ o: [String: Any], format: DatasetFormat, fieldMap: [String: String], path: String, line: Int)
-        throws
-        -> DatasetRow
-    {
+    /// The row of `o` in `format`, which was `named` by the caller or else read from the first row.
+    static func row(
+        _ o: [String: Any], format: DatasetFormat, named: Bool = false, fieldMap: [String: String], path: String,
+        line: Int
+    ) throws -> DatasetRow {
+        /// A row of another format says so, rather than which field it lacks.
+        func refuseOtherFormat() throws {
+            guard let other = try? detect(o, fieldMap: fieldMap, path: path, line: line), other != format else {
+                return
+            }
+            let why =
+                named
+                ? ", but the format asked for is \(format.rawValue)"
+                : " among \(format.rawValue) rows (the first row decides the format; a file holds one format)"
+            throw DatasetError.invalid(file: path, line: line, message: "\(other.withArticle) row\(why)")
+        }
         func string(_ name: String) throws -> String {
             let key = field(name, fieldMap)
             guard let value = o[key] else {
-                // A row of another format among these rows says so, rather than which field it lacks.
-                if let other = try? detect(o, fieldMap: fieldMap, path: path, line: line), other != format {
-                    throw DatasetError.invalid(
-                        file: path, line: line,
-                        message:
-                            "a \(other.rawValue) row among \(format.rawValue) rows (the first row decides the format; "
-                            + "a file holds one format)")
-                }
+                try refuseOtherFormat()
                 throw DatasetError.invalid(file: path, line: line, message: "missing field '\(key)'")
             }
             // Exported datasets often hold null for an empty input.
@@ -167,6 +174,7 @@ public enum DatasetReader {
         case .chat, .auto:
             let key = field("messages", fieldMap)
             guard let list = o[key] as? [Any] else {
+                if o[key] == nil { try refuseOtherFormat() }
                 throw DatasetError.invalid(
                     file: path, line: line, message: "missing field '\(key)' (a list of {role, content})")
             }

@@ -196,16 +196,15 @@ public final class LoRATrainer {
         linears.forEach { $0.training = true }
         defer { linears.forEach { $0.training = false } }
         for step in state.step..<total {
-            var batch: [Int] = []
-            while batch.count < perStep {
-                if cursor >= order.count {
-                    if !order.isEmpty { epoch += 1 }
-                    order = random.shuffled(examples.indices)
-                    cursor = 0
-                }
-                batch.append(order[cursor])
-                cursor += 1
+            // A step takes the next rows of this epoch; the epoch's last step may be short (as a
+            // DataLoader without drop_last), so each row is learned once per epoch.
+            if cursor >= order.count {
+                if !order.isEmpty { epoch += 1 }
+                order = random.shuffled(examples.indices)
+                cursor = 0
             }
+            let batch = Array(order[cursor..<min(cursor + perStep, order.count)])
+            cursor += batch.count
             linears.forEach { $0.zeroGradients() }
             savedWeights.forEach { $0.zeroGradient() }
             // Weight each sequence by its share of the predicted tokens, as one big batch would.

@@ -39,6 +39,9 @@ public enum LossChart {
                 return "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(color)\"/>"
             }.joined(separator: "\n")
         }
+        func legend(_ name: String, x: Double, _ color: String) -> String {
+            "<text x=\"\(x)\" y=\"\(margin - 8)\" fill=\"\(color)\">\(name)</text>"
+        }
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
@@ -48,7 +51,7 @@ public enum LossChart {
             <text x="\(margin)" y="\(height - margin + 16)">\(String(format: "%.3f", low)) · step 0</text>
             <text x="\(width - margin - 60)" y="\(height - margin + 16)">step \(Int(maxStep))</text>
             <text x="\(width - 200)" y="\(margin - 8)" fill="#1f77b4">train</text>
-            <text x="\(width - 150)" y="\(margin - 8)" fill="#ff7f0e">eval</text>
+            \(eval.isEmpty ? "" : legend("eval", x: width - 150, "#ff7f0e"))
             \(line(train, "#1f77b4"))
             \(line(eval, "#ff7f0e"))
             \(dots(eval, "#ff7f0e"))

@@ -55,4 +55,7 @@ extension DatasetFormat {
         case .text: ["text"]
         }
     }
+
+    /// "an alpaca", "a chat", … for messages.
+    var withArticle: String { (rawValue.first.map { "aeiou".contains($0) } == true ? "an " : "a ") + rawValue }
 }

@@ -378,13 +378,25 @@ import TestSupport
             "train", "--model", Fixtures.url("tiny-llama").path, "--data", data.path, "--out",
             folder.appendingPathComponent("bar").path,
             "--max-steps", "4", "--batch-size", "2", "--logging-steps", "2", "--progress", "bar",
+            "--save-total-limit", "1",
         ])
         #expect(barred.status == 0, "\(barred.stderr)")
+        #expect(barred.stderr.contains("warning: --save-total-limit has nothing to limit without --save-steps"))
         #expect(barred.stderr.contains("\r\u{1B}[K[" + String(repeating: "█", count: 24) + "] 100% 4/4  loss "))
         #expect(
             barred.stderr.contains(
                 "[" + String(repeating: "█", count: 12) + String(repeating: "░", count: 12) + "]  50% 2/4"))
         #expect(barred.stderr.contains("\r\u{1B}[Kstep 2/4  loss"))
+        // Each loss line is the mean of the steps since the line before (metrics.jsonl has each step's).
+        let stepLosses = try String(contentsOf: folder.appendingPathComponent("bar/metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] as? Double ?? .nan
+            }
+        let logged = barred.stderr.components(separatedBy: "step 4/4  loss ").last.flatMap {
+            Double($0.prefix { $0 != " " })
+        }
+        #expect(stepLosses.count == 4 && stepLosses[2] != stepLosses[3])
+        #expect(abs((logged ?? .nan) - (stepLosses[2] + stepLosses[3]) / 2) < 2e-4, "\(logged ?? .nan) \(stepLosses)")
         let gen = try Lora.run([
             "generate", "--model", Fixtures.url("tiny-llama").path, "--adapter",
             folder.appendingPathComponent("run/adapter").path,

@@ -153,6 +153,13 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("lora_alpha 16.0 → 64.0"), "\(out.stderr)")
         out = try Self.train(folder, run + ["--packing", "--resume"])
         #expect(out.status != 0 && out.stderr.contains("packing false → true (max_seq_length 512)"), "\(out.stderr)")
+        // A switch the config file turns on, a --no- flag turns off again.
+        let switches = folder.appendingPathComponent("switches.yaml")
+        try Data("packing: true\nbf16: true\n".utf8).write(to: switches)
+        out = try Self.train(folder, run + ["--config", switches.path, "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("packing false → true"), "\(out.stderr)")
+        out = try Self.train(folder, run + ["--config", switches.path, "--no-packing", "--no-bf16", "--resume"])
+        #expect(out.status == 0, "\(out.stderr)")
         // Another base model: a copy of the tiny model with one weight's lowest bit changed.
         let other = folder.appendingPathComponent("other-model")
         try FileManager.default.copyItem(at: Fixtures.url("tiny-llama"), to: other)

@@ -81,6 +81,22 @@ import Tokenizers
                     "a text row among prompt-completion rows (the first row decides the format; a file holds one format)"
             )
         ) { try DatasetReader.read(formats) }
+        // A chat file says the same of a row of another format; a format named says it was named.
+        let chat = try write(
+            #"{"messages": [{"role": "user", "content": "u"}]}"# + "\n" + #"{"prompt": "p", "completion": "c"}"# + "\n",
+            "chat.jsonl")
+        #expect(
+            throws: DatasetError.invalid(
+                file: chat.path, line: 2,
+                message:
+                    "a prompt-completion row among chat rows (the first row decides the format; a file holds one format)"
+            )
+        ) { try DatasetReader.read(chat) }
+        let alpaca = try write(#"{"instruction": "i", "input": "", "output": "o"}"# + "\n", "alpaca.jsonl")
+        #expect(
+            throws: DatasetError.invalid(
+                file: alpaca.path, line: 1, message: "an alpaca row, but the format asked for is text")
+        ) { try DatasetReader.read(alpaca, format: .text) }
         // An exported dataset's null input is an empty input.
         let nullInput = try write(#"{"instruction": "i", "input": null, "output": "o"}"# + "\n", "null.jsonl")
         #expect(try DatasetReader.read(nullInput).first?.example == .alpaca(instruction: "i", input: "", output: "o"))

@@ -13,5 +13,9 @@ import Testing
         let run = LossChart.svg(train: [(1, 2.5), (2, 2.2), (3, 2.0)], eval: [(3, 2.1)])
         #expect(Self.count("<circle", in: run) == 1)
         #expect(Self.count("<polyline", in: run) == 2)
+        #expect(run.contains(">eval</text>"))
+        // No eval data: no eval entry in the legend.
+        let trainOnly = LossChart.svg(train: [(1, 2.5), (2, 2.2)], eval: [])
+        #expect(!trainOnly.contains(">eval</text>") && trainOnly.contains(">train</text>"))
     }
 }

@@ -18,6 +18,43 @@ import Tokenizers
         #expect(LearningRateSchedule.constant.factor(step: 9, total: 10, warmup: 2) == 1)
     }
 
+    /// An epoch learns each row once: its last step is short rather than borrowing rows of the
+    /// next epoch (10 rows in steps of 4 are 4, 4 and 2 rows, as a DataLoader without drop_last).
+    @Test func anEpochLearnsEachRowOnce() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
+        let rows = (0..<10).map { DatasetRow(example: .text("row \($0) of ten"), line: $0 + 1) }
+        let (examples, _) = try encoder.encode(rows, file: "rows")
+        let adapter = try LoRAAdapter.create(config: LoRAConfig(), for: loaded.model, seed: 1)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-epochs-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var p = LoRATrainer.Parameters()
+        p.epochs = 2
+        p.batchSize = 2
+        p.gradientAccumulationSteps = 2
+        p.outputDirectory = folder
+        p.recordBatches = true
+        var epochs: [Double] = []
+        try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p).run {
+            epochs.append($0.epoch)
+            return .continue
+        }
+        let expected = [0.4, 0.8, 1.0, 1.4, 1.8, 2.0]
+        #expect(epochs.count == 6 && zip(epochs, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(epochs)")
+        let steps = try String(contentsOf: folder.appendingPathComponent("batches.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return (object?["rows"] as? [[String: [Int]]] ?? []).map { $0["ids"] ?? [] }
+            }
+        #expect(steps.map(\.count) == [4, 4, 2, 4, 4, 2])
+        let all = Set(examples.map(\.ids))
+        #expect(all.count == 10)
+        for epoch in [steps[0..<3], steps[3..<6]] {
+            let learned = epoch.flatMap { $0 }
+            #expect(learned.count == 10 && Set(learned) == all, "each row once per epoch")
+        }
+    }
+
     @Test func trainingLowersTheLossAndWritesTheRun() throws {
         let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
         let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
