@@ -70,14 +70,14 @@ public enum SafetensorsWriter {
             // The library keeps metadata in a hash map (any order); sorted keys make our output reproducible.
             let entries = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             fields.append(
-                "\"__metadata__\":{" + entries.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+                "\"__metadata__\":{" + entries.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
                     + "}")
         }
         var offset = 0
         for item in ordered {
             let end = offset + item.bytes.count
             fields.append(
-                "\(quoted(item.name)):{\"dtype\":\"\(item.dtype)\",\"shape\":["
+                "\(JSONText.quoted(item.name)):{\"dtype\":\"\(item.dtype)\",\"shape\":["
                     + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
@@ -102,27 +102,6 @@ public enum SafetensorsWriter {
         case .int64: 13
         case .float: nil
         }
-    }
-
-    /// A JSON string as serde_json writes it: `"` `\\` and control characters escaped, the rest verbatim.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

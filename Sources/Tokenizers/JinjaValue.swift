@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// A value in a chat template: the subset of Python/Jinja2 values templates use.
 public indirect enum JinjaValue: Sendable, Equatable {
@@ -93,7 +94,7 @@ public indirect enum JinjaValue: Sendable, Equatable {
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d): return Self.pythonFloat(d)
-        case .string(let s): return Self.jsonString(s)
+        case .string(let s): return JSONText.quoted(s)
         case .array(let items):
             if items.isEmpty { return "[]" }
             guard let indent else { return "[" + items.map { $0.json(indent: nil) }.joined(separator: ", ") + "]" }
@@ -104,38 +105,16 @@ public indirect enum JinjaValue: Sendable, Equatable {
             if keys.isEmpty { return "{}" }
             guard let indent else {
                 return "{"
-                    + keys.map { Self.jsonString($0) + ": " + values[$0]!.json(indent: nil) }.joined(separator: ", ")
+                    + keys.map { JSONText.quoted($0) + ": " + values[$0]!.json(indent: nil) }.joined(separator: ", ")
                     + "}"
             }
             let pad = String(repeating: " ", count: indent * (level + 1))
             let inner = keys.map {
-                pad + Self.jsonString($0) + ": " + values[$0]!.json(indent: indent, level: level + 1)
+                pad + JSONText.quoted($0) + ": " + values[$0]!.json(indent: indent, level: level + 1)
             }
             return "{\n" + inner.joined(separator: ",\n") + "\n" + String(repeating: " ", count: indent * level) + "}"
         case .namespace, .macro: return "null"
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -32,7 +32,7 @@ import TestSupport
     }
 
     @Test func headerEscapesNamesLikeSerdeJSON() throws {
-        #expect(SafetensorsWriter.quoted("a\"b\\c\nd\u{01}é/") == #""a\"b\\c\nd\u0001é/""#)
+        #expect(JSONText.quoted("a\"b\\c\nd\u{01}é/") == #""a\"b\\c\nd\u0001é/""#)
         let url = Self.temporary("names.safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         let odd = "w\"eird\n/name é"

@@ -119,18 +119,13 @@ import Tokenizers
     func run(_ folder: URL, steps: Int, stopAfter: Int? = nil, resume: Bool = false) throws -> (
         LlamaModel, [Float]
     ) {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<4).map {
-            DatasetRow(example: .alpaca(instruction: "Say \($0).", input: "", output: "Number \($0)."), line: $0 + 1)
+        let tiny = try TinyRun(TinyRun.sayNumbers(4))
+        let adapter = try tiny.adapter(seed: 1) {
+            $0.targetModules = .names(["q_proj", "v_proj"])
+            $0.modulesToSave = ["lm_head", "down_proj"]
+            $0.r = 4
+            $0.loraDropout = 0.1
         }
-        let (examples, _) = try encoder.encode(rows, file: "rows")
-        var config = LoRAConfig()
-        config.targetModules = .names(["q_proj", "v_proj"])
-        config.modulesToSave = ["lm_head", "down_proj"]
-        config.r = 4
-        config.loraDropout = 0.1
-        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 1)
         var p = LoRATrainer.Parameters()
         p.maxSteps = steps
         p.batchSize = 2
@@ -139,18 +134,18 @@ import Tokenizers
         p.schedule = .constant
         p.saveSteps = 3
         p.outputDirectory = folder
-        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        let trainer = try tiny.trainer(adapter, p)
         if resume, let checkpoint = LoRATrainer.latestCheckpoint(in: folder) { try trainer.resume(from: checkpoint) }
         var losses: [Float] = []
         try trainer.run { progress in
             losses.append(progress.loss)
             return progress.step == stopAfter ? .stop : .continue
         }
-        return (loaded.model, losses)
+        return (tiny.loaded.model, losses)
     }
 
     @Test func trainingMovesTheLossUntiesTheHeadAndResumesExactly() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-mts-\(getpid())")
+        let base = TinyRun.folder("mts")
         defer { try? FileManager.default.removeItem(at: base) }
         let straight = base.appendingPathComponent("straight")
         let (model, losses) = try run(straight, steps: 8)

@@ -11,15 +11,13 @@ import Tokenizers
 /// `--packing`: rows packed into one sequence train exactly as they do one at a time.
 @Suite struct PackingTests {
     static func setUp() throws -> (LoadedModel, [EncodedExample]) {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<6).map {
-            DatasetRow(
-                example: .alpaca(
+        let tiny = try TinyRun(
+            (0..<6).map {
+                .alpaca(
                     instruction: "Say \($0) in words, please.", input: $0 % 2 == 0 ? "" : "Politely.",
-                    output: String(repeating: "Number \($0). ", count: $0 + 1)), line: $0 + 1)
-        }
-        return (loaded, try encoder.encode(rows, file: "rows").0)
+                    output: String(repeating: "Number \($0). ", count: $0 + 1))
+            })
+        return (tiny.loaded, tiny.examples)
     }
 
     static func gradients(_ model: LlamaModel) -> [[Float]] {

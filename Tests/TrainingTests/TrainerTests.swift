@@ -21,12 +21,9 @@ import Tokenizers
     /// An epoch learns each row once: its last step is short rather than borrowing rows of the
     /// next epoch (10 rows in steps of 4 are 4, 4 and 2 rows, as a DataLoader without drop_last).
     @Test func anEpochLearnsEachRowOnce() throws {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<10).map { DatasetRow(example: .text("row \($0) of ten"), line: $0 + 1) }
-        let (examples, _) = try encoder.encode(rows, file: "rows")
-        let adapter = try LoRAAdapter.create(config: LoRAConfig(), for: loaded.model, seed: 1)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-epochs-\(getpid())")
+        let tiny = try TinyRun((0..<10).map { .text("row \($0) of ten") })
+        let examples = tiny.examples
+        let folder = TinyRun.folder("epochs")
         defer { try? FileManager.default.removeItem(at: folder) }
         var p = LoRATrainer.Parameters()
         p.epochs = 2
@@ -35,7 +32,7 @@ import Tokenizers
         p.outputDirectory = folder
         p.recordBatches = true
         var epochs: [Double] = []
-        try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p).run {
+        try tiny.trainer(try tiny.adapter(seed: 1), p).run {
             epochs.append($0.epoch)
             return .continue
         }
@@ -56,17 +53,13 @@ import Tokenizers
     }
 
     @Test func trainingLowersTheLossAndWritesTheRun() throws {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<4).map {
-            DatasetRow(example: .alpaca(instruction: "Say \($0).", input: "", output: "Number \($0)."), line: $0 + 1)
+        let tiny = try TinyRun(TinyRun.sayNumbers(4))
+        let (loaded, examples) = (tiny.loaded, tiny.examples)
+        let adapter = try tiny.adapter(seed: 1) {
+            $0.targetModules = .allLinear
+            $0.r = 4
         }
-        let (examples, _) = try encoder.encode(rows, file: "rows")
-        var config = LoRAConfig()
-        config.targetModules = .allLinear
-        config.r = 4
-        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 1)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-train-\(getpid())")
+        let folder = TinyRun.folder("train")
         defer { try? FileManager.default.removeItem(at: folder) }
         var p = LoRATrainer.Parameters()
         p.maxSteps = 30
@@ -75,7 +68,7 @@ import Tokenizers
         p.schedule = .constant
         p.saveSteps = 10
         p.outputDirectory = folder
-        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        let trainer = try tiny.trainer(adapter, p)
         let losses = try trainer.lossesToTheEnd()
         #expect(losses.count == 30)
         #expect(losses.last! < losses.first! - 0.5, "loss \(losses.first!) → \(losses.last!)")
@@ -129,23 +122,17 @@ import Tokenizers
     /// the same seed repeats it bit for bit, and each adapter's mask stream advances.
     @Test func dropoutIsAppliedAndSeeded() throws {
         func run(dropout: Double, seed: UInt64) throws -> (losses: [Float], states: [UInt64], initial: [UInt64]) {
-            let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-            let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-            let rows = (0..<4).map {
-                DatasetRow(
-                    example: .alpaca(instruction: "Say \($0).", input: "", output: "Number \($0)."), line: $0 + 1)
+            let tiny = try TinyRun(TinyRun.sayNumbers(4))
+            let adapter = try tiny.adapter(seed: 1) {
+                $0.r = 4
+                $0.loraDropout = dropout
             }
-            let (examples, _) = try encoder.encode(rows, file: "rows")
-            var config = LoRAConfig()
-            config.r = 4
-            config.loraDropout = dropout
-            let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 1)
             var p = LoRATrainer.Parameters()
             p.maxSteps = 3
             p.batchSize = 2
             p.learningRate = 1e-2
             p.seed = seed
-            let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+            let trainer = try tiny.trainer(adapter, p)
             let initial = trainer.state.dropoutRandom
             return (try trainer.lossesToTheEnd(), trainer.state.dropoutRandom, initial)
         }
@@ -166,17 +153,13 @@ import Tokenizers
 /// A run interrupted after a checkpoint and resumed ends with the same adapter bytes.
 @Suite struct ResumeTests {
     func run(_ folder: URL, steps: Int, stopAfter: Int? = nil, resume: Bool = false) throws {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<5).map {
-            DatasetRow(example: .alpaca(instruction: "Count to \($0).", input: "", output: "\($0) done."), line: $0 + 1)
+        let tiny = try TinyRun(
+            (0..<5).map { .alpaca(instruction: "Count to \($0).", input: "", output: "\($0) done.") })
+        let adapter = try tiny.adapter(seed: 3) {
+            $0.targetModules = .allLinear
+            $0.r = 4
+            $0.loraDropout = 0.1
         }
-        let (examples, _) = try encoder.encode(rows, file: "rows")
-        var config = LoRAConfig()
-        config.targetModules = .allLinear
-        config.r = 4
-        config.loraDropout = 0.1
-        let adapter = try LoRAAdapter.create(config: config, for: loaded.model, seed: 3)
         var p = LoRATrainer.Parameters()
         p.maxSteps = steps
         p.batchSize = 2
@@ -186,13 +169,13 @@ import Tokenizers
         p.saveTotalLimit = 2
         p.outputDirectory = folder
         p.recordBatches = true
-        let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
+        let trainer = try tiny.trainer(adapter, p)
         if resume, let checkpoint = LoRATrainer.latestCheckpoint(in: folder) { try trainer.resume(from: checkpoint) }
         try trainer.run { progress in progress.step == stopAfter ? .stop : .continue }
     }
 
     @Test func resumedRunIsByteIdentical() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-resume-\(getpid())")
+        let base = TinyRun.folder("resume")
         defer { try? FileManager.default.removeItem(at: base) }
         let straight = base.appendingPathComponent("straight")
         let interrupted = base.appendingPathComponent("interrupted")
@@ -239,12 +222,10 @@ import Tokenizers
 
 @Suite struct EvalDuringTrainingTests {
     @Test func evalLossIsLoggedAndChartDrawn() throws {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
-        let encoder = ExampleEncoder(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate)
-        let rows = (0..<3).map { DatasetRow(example: .text("sample \($0) text"), line: $0 + 1) }
-        let (examples, _) = try encoder.encode(rows, file: "rows")
-        let adapter = try LoRAAdapter.create(config: LoRAConfig(), for: loaded.model, seed: 5)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-evaltrain-\(getpid())")
+        let tiny = try TinyRun((0..<3).map { .text("sample \($0) text") })
+        let (loaded, examples) = (tiny.loaded, tiny.examples)
+        let adapter = try tiny.adapter(seed: 5)
+        let folder = TinyRun.folder("evaltrain")
         defer { try? FileManager.default.removeItem(at: folder) }
         var p = LoRATrainer.Parameters()
         p.maxSteps = 4
@@ -252,7 +233,7 @@ import Tokenizers
         p.evalSteps = 2
         p.outputDirectory = folder
         var evals: [Double] = []
-        try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p).run {
+        try tiny.trainer(adapter, p).run {
             if let e = $0.evalLoss { evals.append(e) }
             return .continue
         }
