@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// A PEFT `adapter_config.json` for LoRA, with PEFT's exact keys.
 ///
@@ -193,6 +194,9 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw LoRAError.invalidConfig(path, "not a JSON object")
+        }
+        if let duplicate = JSONDuplicateKeys.first(in: data) {
+            throw LoRAError.invalidConfig(path, "'\(duplicate.path)' is given twice")
         }
         var config: LoRAConfig
         do {

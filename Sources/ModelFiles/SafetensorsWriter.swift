@@ -69,9 +69,8 @@ public enum SafetensorsWriter {
         if !metadata.isEmpty {
             // The library keeps metadata in a hash map (any order); sorted keys make our output reproducible.
             let entries = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            fields.append(
-                "\"__metadata__\":{" + entries.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
-                    + "}")
+            let pairs = entries.map { JSONText.quoted($0.key) + ":" + JSONText.quoted($0.value) }
+            fields.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
         }
         var offset = 0
         for item in ordered {

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// The Hugging Face `config.json` of a Llama-family model (Llama 2/3, Mistral, SmolLM, Qwen2),
 /// decoded with its exact keys. GGUF files are read through the same type: ModelFiles turns their
@@ -181,6 +182,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
 
     /// Decodes `config.json` bytes; `source` names the file in errors.
     public static func decode(_ data: Data, source: String) throws -> LlamaConfiguration {
+        if let duplicate = JSONDuplicateKeys.first(in: data) {
+            throw ModelError.invalidConfiguration(source, "'\(duplicate.path)' is given twice")
+        }
         do {
             return try JSONDecoder().decode(LlamaConfiguration.self, from: data)
         } catch let error as DecodingError {

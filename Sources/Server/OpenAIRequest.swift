@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import ModelFiles
 import Tokenizers
 
 /// What a field that takes a string or a list holds, for error messages.
@@ -173,6 +174,9 @@ struct LoadAdapterRequest: Decodable {
 extension JSONDecoder {
     /// Decodes a request body, turning decoding errors into 400s that name the field.
     static func request<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
+        if let duplicate = JSONDuplicateKeys.first(in: data) {
+            throw .badRequest("'\(duplicate.path)' is given twice", param: duplicate.path)
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch DecodingError.dataCorrupted(let context)

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Tokenizers
 
 /// Reads training rows from a JSON array or a JSONL file, validating every row and naming the
@@ -82,6 +83,12 @@ public enum DatasetReader {
             }
             let scan = JSONScan(text)
             try scan.refuseTrailingComma(path: path)
+            let utf8 = Array(text.utf8)
+            if let duplicate = JSONDuplicateKeys.first(in: utf8) {
+                throw DatasetError.invalid(
+                    file: path, line: JSONDuplicateKeys.line(of: duplicate.offset, in: utf8),
+                    message: "'\(duplicate.path.drop { $0 != "." }.dropFirst())' is given twice")
+            }
             return try array.enumerated().map { i, item in
                 let line = i < scan.elementLines.count ? scan.elementLines[i] : 1
                 guard let object = item as? [String: Any] else {
@@ -104,6 +111,9 @@ public enum DatasetReader {
                 throw DatasetError.invalid(file: path, line: i + 1, message: "not a JSON object")
             }
             try JSONScan(line, firstLine: i + 1).refuseTrailingComma(path: path)
+            if let duplicate = JSONDuplicateKeys.first(in: line.utf8) {
+                throw DatasetError.invalid(file: path, line: i + 1, message: "'\(duplicate.path)' is given twice")
+            }
             out.append((object, i + 1))
         }
         return out

@@ -21,6 +21,9 @@ import TestSupport
         let c = try LoRAConfig.load(url)
         #expect(c.ignoredKeys == ["future_option"])
         #expect(c.targetModules == .allLinear)
+        // PEFT's json takes a key's last value, Foundation its first: a key given twice is refused.
+        let twice = try write(#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "r": 16}"#)
+        #expect(throws: LoRAError.invalidConfig(twice.path, "'r' is given twice")) { try LoRAConfig.load(twice) }
     }
 
     @Test(arguments: [

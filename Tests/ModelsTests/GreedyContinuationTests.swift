@@ -99,6 +99,13 @@ import Tokenizers
         } throws: { error in
             "\(error)".contains("unsupported model_type 'bert'")
         }
+        try Data(#"{"model_type": "llama", "model_type": "bert"}"#.utf8).write(
+            to: folder.appendingPathComponent("config.json"))
+        #expect {
+            try ModelLoader.load(path: folder.path)
+        } throws: { error in
+            "\(error)".contains("config.json: 'model_type' is given twice")
+        }
         // A config.json whose sizes are not the weights' names the folder and the file to fix.
         let edited = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-sizes-\(getpid())")
         try? FileManager.default.removeItem(at: edited)

@@ -222,7 +222,8 @@ import TestSupport
             // Fields named precisely: an integer that is not, a string or a list, bad text.
             for (extra, param) in [
                 (#", "max_tokens": 2.5"#, "max_tokens"), (#", "seed": 1e30"#, "seed"), (#", "top_k": 1.5"#, "top_k"),
-                (#", "n": 1.5"#, "n"), (#", "temperature": 0.5, "top_p": 0.5, "max_tokens": 3.5"#, "max_tokens"),
+                (#", "n": 1.5"#, "n"), (#", "max_tokens": 1, "max_tokens": 2"#, "max_tokens"),
+                (#", "temperature": 0.5, "top_p": 0.5, "max_tokens": 3.5"#, "max_tokens"),
                 (#", "max_completion_tokens": 0"#, "max_completion_tokens"), (#", "stop": 5"#, "stop"),
                 (#", "temperature": 2.5"#, "temperature"),
                 (#", "stream": true, "stream_options": {"include_usage": "yes"}"#, "stream_options.include_usage"),

@@ -97,6 +97,16 @@ import Tokenizers
             throws: DatasetError.invalid(
                 file: alpaca.path, line: 1, message: "an alpaca row, but the format asked for is text")
         ) { try DatasetReader.read(alpaca, format: .text) }
+        // A field given twice (readers differ on which wins) is refused, in JSONL and in an array.
+        let twice = try write(#"{"prompt": "p", "completion": "c", "completion": "d"}"# + "\n", "twice.jsonl")
+        #expect(throws: DatasetError.invalid(file: twice.path, line: 1, message: "'completion' is given twice")) {
+            try DatasetReader.read(twice)
+        }
+        let twiceArray = try write(
+            "[\n" + #"{"text": "a"},"# + "\n" + #"{"text": "b","# + "\n" + #" "text": "c"}"# + "\n]", "twice.json")
+        #expect(throws: DatasetError.invalid(file: twiceArray.path, line: 4, message: "'text' is given twice")) {
+            try DatasetReader.read(twiceArray)
+        }
         // An exported dataset's null input is an empty input.
         let nullInput = try write(#"{"instruction": "i", "input": null, "output": "o"}"# + "\n", "null.jsonl")
         #expect(try DatasetReader.read(nullInput).first?.example == .alpaca(instruction: "i", input: "", output: "o"))
