@@ -97,7 +97,7 @@ public final class BatchGenerator: @unchecked Sendable {
         self.slots = max(1, slots)
         self.context = min(max(2, context), model.configuration.maxPositionEmbeddings)
         self.maxQueue = maxQueue
-        endOfSequenceIDs = tokenizer.eosTokenIDs.union(model.configuration.eosTokenIDs)
+        endOfSequenceIDs = tokenizer.eosTokenIDs.union(model.configuration.endOfSequenceIDs)
         cache = try KVCache(configuration: model.configuration, slots: self.slots, capacity: self.context)
         let thread = Thread { [self] in loop() }
         thread.name = "swiftlora-decode"

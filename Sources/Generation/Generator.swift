@@ -39,13 +39,13 @@ public struct GenerationResult: Sendable {
 public final class Generator: @unchecked Sendable {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
-    /// Ids that end a sequence: the tokenizer's and the model configuration's.
+    /// Ids that end a sequence: the tokenizer's, the model configuration's and its generation config's.
     public let endOfSequenceIDs: Set<Int>
 
     public init(model: LlamaModel, tokenizer: Tokenizer) {
         self.model = model
         self.tokenizer = tokenizer
-        endOfSequenceIDs = tokenizer.eosTokenIDs.union(model.configuration.eosTokenIDs)
+        endOfSequenceIDs = tokenizer.eosTokenIDs.union(model.configuration.endOfSequenceIDs)
     }
 
     /// Generates after `promptIDs`. `onText` receives each new piece of text (never half a

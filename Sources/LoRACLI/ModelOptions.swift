@@ -20,7 +20,13 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, or throws an error naming what is wrong with it.
     func load() throws -> LoadedModel {
-        if let threads { ThreadPool.shared.threadCount = threads }
+        if let threads {
+            ThreadPool.shared.threadCount = threads
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            if threads > cores {
+                log("warning: --threads \(threads) is more than the \(cores) cores here, which slows the kernels")
+            }
+        }
         return try ModelLoader.load(path: model)
     }
 }

@@ -130,7 +130,9 @@ extension GGUFFile {
             config["rope_scaling"] = scaling
         }
         if let bos = try optionalInt("tokenizer.ggml.bos_token_id") { config["bos_token_id"] = bos }
-        if let eos = try optionalInt("tokenizer.ggml.eos_token_id") { config["eos_token_id"] = eos }
+        // End of turn (Llama 3's <|eot_id|>) ends generation too, as in llama.cpp.
+        let ends = try ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"].compactMap { try optionalInt($0) }
+        if let eos = ends.first { config["eos_token_id"] = Set(ends).count > 1 ? ends : eos }
         if let pad = try optionalInt("tokenizer.ggml.padding_token_id") { config["pad_token_id"] = pad }
         return try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
     }

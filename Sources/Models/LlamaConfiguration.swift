@@ -22,6 +22,12 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var attentionBias: Bool
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
+    /// More ids that end generation: `generation_config.json`'s `eos_token_id` (Qwen2.5 and
+    /// Llama 3 instruct models list their end-of-turn token there). Not written to config.json.
+    public var generationEOSTokenIDs: [Int] = []
+
+    /// Every id that ends generation.
+    public var endOfSequenceIDs: Set<Int> { Set(eosTokenIDs + generationEOSTokenIDs) }
 
     /// Llama 3's frequency-dependent RoPE scaling (`rope_type: "llama3"`); `linear` divides positions.
     public struct RopeScaling: Codable, Sendable, Equatable {

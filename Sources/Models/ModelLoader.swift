@@ -86,7 +86,8 @@ public enum ModelLoader {
         guard let configData = FileManager.default.contents(atPath: configURL.path) else {
             throw ModelError.notFound(configURL.path)
         }
-        let configuration = try LlamaConfiguration.decode(configData, source: configURL.path)
+        var configuration = try LlamaConfiguration.decode(configData, source: configURL.path)
+        configuration.generationEOSTokenIDs = try generationEOSTokenIDs(in: url)
         let store = try SafetensorsStore(folder: url)
         let model = try build(configuration, store, source: url.path, sizesFrom: "config.json")
         let tokenizer = try Tokenizer.load(folder: url)
@@ -95,6 +96,31 @@ public enum ModelLoader {
             model: model, tokenizer: tokenizer, chatTemplate: try source.map { try ChatTemplate($0) },
             chatTemplateSource: source, name: url.lastPathComponent,
             source: "Hugging Face folder (safetensors)", folder: url)
+    }
+
+    /// `eos_token_id` of the folder's `generation_config.json` (one id or a list), which
+    /// transformers' `generate` stops on; none when the file is absent.
+    static func generationEOSTokenIDs(in folder: URL) throws -> [Int] {
+        struct GenerationConfig: Decodable {
+            var ids: [Int]?
+            enum CodingKeys: String, CodingKey { case eosTokenID = "eos_token_id" }
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                if let one = try? c.decodeIfPresent(Int.self, forKey: .eosTokenID) {
+                    ids = [one]
+                } else {
+                    ids = try c.decodeIfPresent([Int].self, forKey: .eosTokenID)
+                }
+            }
+        }
+        let url = folder.appendingPathComponent("generation_config.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        do {
+            return try JSONDecoder().decode(GenerationConfig.self, from: data).ids ?? []
+        } catch {
+            throw ModelError.invalidConfiguration(
+                url.path, "not valid JSON, or 'eos_token_id' is not an id or a list of ids")
+        }
     }
 
     /// The model, or an error naming the file when a tensor's shape is not the configured one.

@@ -58,6 +58,33 @@ import TestSupport
         #expect(result.text == prompt.greedy_text)
     }
 
+    /// generation_config.json's eos_token_id ends generation, as in transformers' generate.
+    @Test func generationConfigEndTokensStopGeneration() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-genconfig-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-llama"), to: folder)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        struct Output: Decodable { var ids: [Int] }
+        func greedy() throws -> [Int] {
+            let out = try Lora.run([
+                "generate", "--model", folder.path, "--prompt", "Hello", "--temperature", "0", "--max-tokens", "8",
+                "--json",
+            ])
+            #expect(out.status == 0, "\(out.stderr)")
+            return try JSONDecoder().decode(Output.self, from: Data(out.stdout.utf8)).ids
+        }
+        let free = try greedy()
+        #expect(free.count == 8)
+        let end = free[3]
+        let config = folder.appendingPathComponent("generation_config.json")
+        try Data(#"{"bos_token_id": 1, "eos_token_id": [2, \#(end)]}"#.utf8).write(to: config)
+        let stopped = try greedy()
+        #expect(stopped == Array(free.prefix(through: free.firstIndex(of: end)!)), "\(free) → \(stopped)")
+        try Data(#"{"eos_token_id": "two"}"#.utf8).write(to: config)
+        let bad = try Lora.run(["generate", "--model", folder.path, "--prompt", "Hello"])
+        #expect(bad.status != 0 && bad.stderr.contains("generation_config.json: not valid JSON, or 'eos_token_id'"))
+    }
+
     @Test func generateWithAPEFTAdapterIsPEFTsGreedy() throws {
         guard let gguf = try Fixtures.smolLM2GGUF() else { return }
         struct Greedy: Decodable { var greedy_ids: [Int] }
@@ -151,6 +178,13 @@ import TestSupport
             #expect(zero.status != 0 && zero.stderr.contains("--threads must be at least 1, not 0"), "\(zero.stderr)")
             #expect(zero.stderr.contains("Usage: lora \(command)"), "\(zero.stderr)")
         }
+        let many = ProcessInfo.processInfo.activeProcessorCount + 1
+        let oversubscribed = try Lora.run(["tokenize", "--model", tiny, "--threads", "\(many)", "--text", "x"])
+        #expect(oversubscribed.status == 0)
+        let generated = try Lora.run([
+            "generate", "--model", tiny, "--threads", "\(many)", "--prompt", "x", "--max-tokens", "1",
+        ])
+        #expect(generated.status == 0 && generated.stderr.contains("warning: --threads \(many) is more than the"))
         let context = try Lora.run(["bench", "generate", "--model", tiny, "--prompt-tokens", "100000"])
         #expect(context.status != 0 && context.stderr.contains("over the model's context"), "\(context.stderr)")
         // A kernel name the environment asks for that cannot be used is said, not ignored.

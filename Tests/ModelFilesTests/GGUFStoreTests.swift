@@ -137,6 +137,12 @@ import TestSupport
         #expect(c["bos_token_id"] as? Int == 1 && c["eos_token_id"] as? Int == 2)
         let scaling = c["rope_scaling"] as? [String: Any]
         #expect(scaling?["rope_type"] as? String == "linear" && scaling?["factor"] as? Double == 2)
+        // An end-of-turn token (Llama 3's <|eot_id|>) ends generation beside the end of text.
+        w.metadata.append(("tokenizer.ggml.eot_token_id", .uint32(0)))
+        try w.write(to: url)
+        let withTurn = try #require(
+            JSONSerialization.jsonObject(with: GGUFFile(url: url).huggingFaceConfig()) as? [String: Any])
+        #expect(withTurn["eos_token_id"] as? [Int] == [2, 0])
     }
 
     /// The real SmolLM2-135M-Instruct Q4_1 file, when present.
