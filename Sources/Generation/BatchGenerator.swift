@@ -110,7 +110,7 @@ public final class BatchGenerator: @unchecked Sendable {
     public func submit(_ request: GenerationRequest) throws -> AsyncThrowingStream<GenerationEvent, Error> {
         try request.parameters.validate()
         guard !request.promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
-        guard request.promptIDs.count < context else {
+        guard request.promptIDs.count <= context else {
             throw GenerationError.promptTooLong(tokens: request.promptIDs.count, context: context)
         }
         let capacity = min(context, request.promptIDs.count + request.parameters.maxTokens)

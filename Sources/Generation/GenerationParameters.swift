@@ -46,13 +46,13 @@ public struct GenerationParameters: Sendable, Equatable, Codable {
     public func validate() throws(GenerationError) {
         if maxTokens < 0 { throw .invalidParameter("max_tokens", "\(maxTokens) is negative") }
         if !(temperature >= 0) || !temperature.isFinite {
-            throw .invalidParameter("temperature", "\(temperature) must be ≥ 0")
+            throw .invalidParameter("temperature", "\(temperature) must be a finite number ≥ 0")
         }
         if topK < 0 { throw .invalidParameter("top_k", "\(topK) is negative") }
         if !(topP > 0 && topP <= 1) { throw .invalidParameter("top_p", "\(topP) must be in (0, 1]") }
         if !(minP >= 0 && minP <= 1) { throw .invalidParameter("min_p", "\(minP) must be in [0, 1]") }
         if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite {
-            throw .invalidParameter("repetition_penalty", "\(repetitionPenalty) must be > 0")
+            throw .invalidParameter("repetition_penalty", "\(repetitionPenalty) must be a finite number > 0")
         }
         if !presencePenalty.isFinite { throw .invalidParameter("presence_penalty", "must be finite") }
         if !frequencyPenalty.isFinite { throw .invalidParameter("frequency_penalty", "must be finite") }

@@ -57,7 +57,7 @@ public final class Generator: @unchecked Sendable {
         try parameters.validate()
         guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
         let limit = min(context ?? model.configuration.maxPositionEmbeddings, model.configuration.maxPositionEmbeddings)
-        guard promptIDs.count < limit else {
+        guard promptIDs.count <= limit else {
             throw GenerationError.promptTooLong(tokens: promptIDs.count, context: limit)
         }
         let capacity = min(limit, promptIDs.count + parameters.maxTokens)

@@ -129,9 +129,17 @@ public struct LoRAAdapter: @unchecked Sendable {
     /// One ``LoRALinear`` per module, every tensor's shape checked against `model` first.
     func linears(for model: LlamaModel, weight: Float, source: String) throws -> [(ProjectionKey, LoRALinear)] {
         var planned: [(ProjectionKey, LoRALinear)] = []
+        let targets = Set(config.targets(in: model))
         for (path, w) in modules.sorted(by: { $0.key < $1.key }) {
             guard let key = Self.projectionKey(path), key.layer < model.layers.count else {
                 throw LoRAError.invalidConfig(source, "module '\(path)' is not a projection of this model")
+            }
+            // PEFT builds LoRA layers from the config alone and leaves other tensors unused.
+            guard targets.contains(key) else {
+                throw LoRAError.invalidConfig(
+                    source,
+                    "tensor '\(Self.key(path, "A"))' is for \(path), which the config's target_modules "
+                        + "(with exclude_modules and layers_to_transform) does not select")
             }
             let (inFeatures, outFeatures) = model.shape(of: key)
             let rank = w.a.shape[0]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import Synchronization
 import Models
 import Tokenizers
 
@@ -18,7 +19,22 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let loaded = try modelOptions.load()
+        guard loaded.chatTemplate != nil else {
+            throw CLIError(
+                "\(modelOptions.model): the model has no chat template, which lora chat needs; "
+                    + "lora generate --prompt continues plain text")
+        }
         try adapters.attach(to: loaded)
+        // Ctrl-C during a reply stops the reply; at the prompt it ends the session.
+        let replying = ReplyState()
+        let interrupt = SignalWatch([SIGINT]) { _ in
+            guard replying.active.load(ordering: .sequentiallyConsistent) else {
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                Foundation.exit(130)
+            }
+            replying.stopRequested.store(true, ordering: .sequentiallyConsistent)
+        }
+        defer { interrupt.cancel() }
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var messages: [ChatMessage] = []
         func reset() {
@@ -29,7 +45,10 @@ struct Chat: ParsableCommand {
         var turn = 0
         while true {
             FileHandle.standardOutput.write(Data("> ".utf8))
-            guard let line = readLine() else { break }
+            guard let line = readLine() else {
+                FileHandle.standardOutput.write(Data("\n".utf8))  // Ctrl-D leaves the prompt's line open
+                break
+            }
             let input = line.trimmingCharacters(in: .whitespaces)
             if input.isEmpty { continue }
             if input == "/quit" || input == "/exit" { break }
@@ -48,12 +67,18 @@ struct Chat: ParsableCommand {
             turn += 1
             do {
                 let ids = try loaded.chatPromptIDs(messages)
+                replying.stopRequested.store(false, ordering: .sequentiallyConsistent)
+                replying.active.store(true, ordering: .sequentiallyConsistent)
+                defer { replying.active.store(false, ordering: .sequentiallyConsistent) }
                 let result = try generator.generate(promptIDs: ids, parameters: parameters) { delta in
                     FileHandle.standardOutput.write(Data(delta.utf8))
-                    return true
+                    return !replying.stopRequested.load(ordering: .sequentiallyConsistent)
                 }
                 // Unbuffered like the reply, so piped output keeps each reply on its own line.
                 FileHandle.standardOutput.write(Data("\n".utf8))
+                if replying.stopRequested.load(ordering: .sequentiallyConsistent) {
+                    log("(reply stopped; it stays in the conversation)")
+                }
                 messages.append(ChatMessage(role: "assistant", content: result.text))
             } catch {
                 // One turn failing (a message past the context) drops that message, not the session.
@@ -62,4 +87,10 @@ struct Chat: ParsableCommand {
             }
         }
     }
+}
+
+/// Whether a reply is being generated, and whether Ctrl-C asked it to stop.
+final class ReplyState: Sendable {
+    let active = Atomic(false)
+    let stopRequested = Atomic(false)
 }

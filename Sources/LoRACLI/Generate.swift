@@ -25,6 +25,10 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object {prompt_ids, ids, text} instead of streaming text.")
     var json = false
 
+    func validate() throws {
+        if system != nil && !chat { throw ValidationError("--system needs --chat") }
+    }
+
     func run() throws {
         let loaded = try modelOptions.load()
         try adapters.attach(to: loaded)
@@ -35,30 +39,39 @@ struct Generate: ParsableCommand {
             messages.append(ChatMessage(role: "user", content: prompt))
             promptIDs = try loaded.chatPromptIDs(messages)
         } else {
-            if system != nil { throw ValidationError("--system needs --chat") }
             promptIDs = loaded.promptIDs(prompt)
         }
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        var wroteText = false
         let result = try generator.generate(promptIDs: promptIDs, parameters: sampling.parameters) { delta in
-            if !json {
+            if !json && !delta.isEmpty {
                 FileHandle.standardOutput.write(Data(delta.utf8))
+                wroteText = true
             }
             return true
         }
+        // Written unbuffered like the text, so the line ends before the summary on stderr.
         if json {
             let object = GenerateOutput(promptIDs: result.promptIDs, ids: result.ids, text: result.text)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(object), as: UTF8.self))
-        } else {
-            print()
+            FileHandle.standardOutput.write(try encoder.encode(object) + Data("\n".utf8))
+        } else if wroteText {
+            FileHandle.standardOutput.write(Data("\n".utf8))
         }
-        let decodeRate = Double(max(result.ids.count - 1, 0)) / max(result.generationSeconds, 1e-9)
-        log(
-            String(
-                format: "prompt %d tokens in %.2fs, generated %d tokens (%.1f tokens/s), finish: %@",
-                result.promptIDs.count, result.promptSeconds, result.ids.count, decodeRate,
-                result.finishReason.rawValue))
+        log(Self.summary(result))
+    }
+
+    /// `prompt 9 tokens in 0.05s, generated 40 tokens (83.9 tokens/s), finish: length`; the rate
+    /// counts the tokens after the first (which the prompt's pass yields), so it needs two.
+    static func summary(_ result: GenerationResult) -> String {
+        let count = result.ids.count
+        let rate =
+            count > 1
+            ? String(format: " (%.1f tokens/s)", Double(count - 1) / max(result.generationSeconds, 1e-9)) : ""
+        return String(
+            format: "prompt %d tokens in %.2fs, generated %d token%@%@, finish: %@", result.promptIDs.count,
+            result.promptSeconds, count, count == 1 ? "" : "s", rate, result.finishReason.rawValue)
     }
 }
 

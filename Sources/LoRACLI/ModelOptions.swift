@@ -64,7 +64,14 @@ struct SamplingOptions: ParsableArguments {
     }
 
     func validate() throws {
-        do { try parameters.validate() } catch { throw ValidationError(error.description) }
+        do {
+            try parameters.validate()
+        } catch GenerationError.invalidParameter(let field, let message) {
+            // The flag, not the API field: --top-p, not top_p.
+            throw ValidationError("invalid --\(field.replacingOccurrences(of: "_", with: "-")): \(message)")
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 }
 

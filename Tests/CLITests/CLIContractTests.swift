@@ -161,7 +161,11 @@ import TestSupport
         let txt = try Lora.run(["tokenize", "--model", tiny, "--txt", "hello"])
         #expect(txt.status != 0 && txt.stderr.contains("Unknown option '--txt'"), "\(txt.stderr)")
         let negative = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--temperature", "-1"])
-        #expect(negative.status != 0 && negative.stderr.contains("invalid temperature: -1.0"), "\(negative.stderr)")
+        #expect(negative.status != 0 && negative.stderr.contains("invalid --temperature: -1.0"), "\(negative.stderr)")
+        let infinite = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--top-p", "2"])
+        #expect(infinite.stderr.contains("invalid --top-p: 2.0 must be in (0, 1]"), "\(infinite.stderr)")
+        let system = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--system", "s"])
+        #expect(system.stderr.contains("--system needs --chat") && system.stderr.contains("Usage: lora generate"))
         let dashPrompt = try Lora.run([
             "generate", "--model", tiny, "--prompt", "-5", "--max-tokens", "1", "--temperature", "0",
         ])
@@ -252,6 +256,47 @@ import TestSupport
         let parts = out.stdout.components(separatedBy: "> ")
         #expect(parts.count == 6, "\(out.stdout)")
         #expect(parts.count == 6 && parts[1].hasSuffix("\n") && parts[2].isEmpty && parts[4].hasSuffix("\n"))
+    }
+
+    /// A model without a chat template is refused at the start (it dropped every message and
+    /// exited 0); Ctrl-D ends the prompt's line.
+    @Test func chatNeedsATemplateAndEndsItsLine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlora-notemplate-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.copyItem(at: Fixtures.url("tiny-llama"), to: folder)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("chat_template.jinja"))
+        let refused = try Lora.run(["chat", "--model", folder.path], input: "hi\n")
+        #expect(refused.status != 0 && refused.stderr.contains("has no chat template, which lora chat needs"))
+        let ended = try Lora.run(["chat", "--model", Fixtures.url("tiny-llama").path, "--max-tokens", "2"], input: "")
+        #expect(ended.status == 0 && ended.stdout == "> \n", "\(ended.stdout.debugDescription)")
+    }
+
+    /// Ctrl-C during a reply stops that reply and the session goes on.
+    @Test func chatCtrlCStopsTheReplyOnly() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let process = Process()
+        process.executableURL = Lora.executable
+        process.arguments = ["chat", "--model", gguf.path, "--temperature", "0", "--max-tokens", "2000"]
+        let (input, output, errors) = (Pipe(), Pipe(), Pipe())
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data("Tell me a very long story about a dragon.\n".utf8))
+        // Wait for the reply to start: the first "> " and some text after it.
+        var seen = Data()
+        let deadline = Date().addingTimeInterval(120)
+        while seen.count < 10 && Date() < deadline { seen += output.fileHandleForReading.availableData }
+        kill(process.processIdentifier, SIGINT)
+        input.fileHandleForWriting.write(Data("/quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        seen += output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("(reply stopped; it stays in the conversation)"), "\(stderr)")
+        #expect(String(decoding: seen, as: UTF8.self).components(separatedBy: "> ").count == 3)
     }
 }
 

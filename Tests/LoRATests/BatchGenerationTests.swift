@@ -94,8 +94,8 @@ import Tokenizers
         let second = try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short))
         let refused = Result { try batch.submit(GenerationRequest(promptIDs: prompt, parameters: short)) }
         #expect(throws: BatchGeneratorError.queueFull(waiting: 1)) { try refused.get() }
-        #expect(throws: GenerationError.promptTooLong(tokens: 4096, context: 4096)) {
-            _ = try batch.submit(GenerationRequest(promptIDs: Array(repeating: 1, count: 4096), parameters: short))
+        #expect(throws: GenerationError.promptTooLong(tokens: 4097, context: 4096)) {
+            _ = try batch.submit(GenerationRequest(promptIDs: Array(repeating: 1, count: 4097), parameters: short))
         }
         batch.resume()
         for stream in [first, second] {

@@ -103,6 +103,25 @@ import TestSupport
         #expect(performing: { _ = try adapter.merged(into: model) }, throws: refused)
         #expect(model.adapters.isEmpty)
     }
+
+    @Test func tensorsOfModulesTheConfigDoesNotTargetAreRefused() throws {
+        // PEFT builds layers from target_modules alone: a tensor outside them is never applied.
+        var adapter = try LoRAAdapter.load(folder: Fixtures.url("tiny-llama/peft-adapter"))
+        let model = try ModelLoader.load(path: Fixtures.url("tiny-llama").path).model
+        adapter.config.targetModules = .names(["q_proj"])
+        #expect {
+            try adapter.attach(to: model)
+        } throws: { error in
+            "\(error)".contains("model.layers.0.mlp.down_proj, which the config's target_modules")
+        }
+        #expect(model.adapters.isEmpty)
+        adapter.config.targetModules = .regex(#"model\.layers\.\d+\..*"#)
+        adapter.config.layersToTransform = [0]
+        #expect(throws: LoRAError.self) { try adapter.attach(to: model) }
+        adapter.config.layersToTransform = nil
+        try adapter.attach(to: model)
+        #expect(model.adapters.count == 14)
+    }
 }
 
 /// Merging gives the adapter's logits (float32) and PEFT's `merge_and_unload()` logits.

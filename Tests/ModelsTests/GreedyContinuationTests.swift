@@ -85,6 +85,20 @@ import Tokenizers
         }
     }
 
+    /// A prompt that fills the context still gets one token (its logits need no room after it).
+    @Test func aPromptAsLongAsTheContextGetsOneToken() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
+        let limit = loaded.model.configuration.maxPositionEmbeddings
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        var parameters = GenerationParameters.greedy
+        parameters.maxTokens = 5
+        let result = try generator.generate(promptIDs: Array(repeating: 5, count: limit), parameters: parameters)
+        #expect(result.ids.count == 1 && result.finishReason == .length)
+        #expect(throws: GenerationError.promptTooLong(tokens: limit + 1, context: limit)) {
+            try generator.generate(promptIDs: Array(repeating: 5, count: limit + 1), parameters: parameters)
+        }
+    }
+
     @Test func badPathsAreClearErrors() throws {
         #expect(throws: ModelError.notFound("/nonexistent/model.gguf")) {
             try ModelLoader.load(path: "/nonexistent/model.gguf")
