@@ -38,7 +38,7 @@ public struct Sampler: Sendable {
         // below float32 resolution.
         var top = -Float.infinity
         for c in candidates where c.logit > top { top = c.logit }
-        var probabilities = candidates.map { expf($0.logit - top) }
+        let probabilities = candidates.map { expf($0.logit - top) }
         var kept = candidates.count
         if p.topP < 1 {
             let total = probabilities.reduce(0, +)
@@ -55,15 +55,18 @@ public struct Sampler: Sendable {
             // probabilities[0] is the top token's (unnormalized 1): keep those ≥ minP × it.
             kept = min(kept, max(1, probabilities.prefix(kept).firstIndex { $0 < p.minP } ?? kept))
         }
-        probabilities.removeLast(probabilities.count - kept)
-        let total = probabilities.reduce(0, +)
+        // The draw walks the kept tokens in id order, as unfiltered sampling does, so a filter that
+        // removes nothing (top-k of the whole vocabulary) gives the same token for the same seed.
+        var drawn = Array(zip(candidates.prefix(kept).map(\.id), probabilities.prefix(kept)))
+        if ordered { drawn.sort { $0.0 < $1.0 } }
+        let total = drawn.reduce(0) { $0 + $1.1 }
         let u = random.nextUnitFloat() * total
         var cumulative: Float = 0
-        for (i, q) in probabilities.enumerated() {
+        for (id, q) in drawn {
             cumulative += q
-            if u < cumulative { return candidates[i].id }
+            if u < cumulative { return id }
         }
-        return candidates[kept - 1].id
+        return drawn[drawn.count - 1].0
     }
 
     /// The index of the largest logit; the first one on ties, as `torch.argmax`.

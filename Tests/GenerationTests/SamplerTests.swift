@@ -34,6 +34,14 @@ import Generation
         #expect(Set(sample([0.5, 0.4, 2.0, 1.9], p, draws: 400)) == [2, 3])
     }
 
+    @Test func aFilterThatKeepsEveryTokenChangesNoDraw() {
+        let logits: [Float] = (0..<300).map { Float(($0 * 37) % 101) * 0.05 }
+        let plain = sample(logits, GenerationParameters(temperature: 1, seed: 5), draws: 200)
+        #expect(sample(logits, GenerationParameters(temperature: 1, topK: 300, seed: 5), draws: 200) == plain)
+        #expect(sample(logits, GenerationParameters(temperature: 1, topK: 1000, seed: 5), draws: 200) == plain)
+        #expect(sample(logits, GenerationParameters(temperature: 1, topP: 1, minP: 1e-9, seed: 5), draws: 200) == plain)
+    }
+
     @Test func topPKeepsTheSmallestSetReachingP() {
         // Probabilities 0.5, 0.3, 0.2: top_p 0.6 keeps {0, 1}; 0.5 keeps {0}.
         let logits: [Float] = [log(0.5), log(0.3), log(0.2)]
