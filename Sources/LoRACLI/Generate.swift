@@ -14,7 +14,10 @@ struct Generate: ParsableCommand {
     @OptionGroup var adapters: AdapterOptions
 
     @Option(name: .long, help: "The prompt text.")
-    var prompt: String
+    var prompt: String?
+
+    @Option(name: .long, help: "A UTF-8 file whose whole contents are the prompt ('-' reads standard input).")
+    var promptFile: String?
 
     @Flag(name: .long, help: "Wrap the prompt as one user message in the model's chat template.")
     var chat = false
@@ -26,10 +29,33 @@ struct Generate: ParsableCommand {
     var json = false
 
     func validate() throws {
+        guard (prompt == nil) != (promptFile == nil) else {
+            throw ValidationError("give exactly one of --prompt or --prompt-file")
+        }
         if system != nil && !chat { throw ValidationError("--system needs --chat") }
     }
 
+    /// The prompt: `--prompt`, or the contents of `--prompt-file` (standard input for '-').
+    func promptText() throws -> String {
+        if let prompt { return prompt }
+        let file = promptFile ?? "-"
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                throw CLIError("--prompt-file \(file): cannot read file")
+            }
+            data = contents
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CLIError("--prompt-file \(file == "-" ? "- (standard input)" : file): not valid UTF-8")
+        }
+        return text
+    }
+
     func run() throws {
+        let prompt = try promptText()
         let loaded = try modelOptions.load()
         try adapters.attach(to: loaded)
         let promptIDs: [Int]

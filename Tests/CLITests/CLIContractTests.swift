@@ -166,6 +166,18 @@ import TestSupport
         #expect(infinite.stderr.contains("invalid --top-p: 2.0 must be in (0, 1]"), "\(infinite.stderr)")
         let system = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--system", "s"])
         #expect(system.stderr.contains("--system needs --chat") && system.stderr.contains("Usage: lora generate"))
+        // The prompt from a file or standard input gives the same tokens as --prompt.
+        let fromFlag = try Lora.run([
+            "generate", "--model", tiny, "--prompt", "Hello there", "--json", "--max-tokens", "3",
+        ])
+        let fromInput = try Lora.run(
+            ["generate", "--model", tiny, "--prompt-file", "-", "--json", "--max-tokens", "3"], input: "Hello there")
+        #expect(
+            fromFlag.status == 0 && fromInput.status == 0 && fromInput.stdout == fromFlag.stdout, "\(fromInput.stderr)")
+        let both = try Lora.run(["generate", "--model", tiny, "--prompt", "x", "--prompt-file", "-"])
+        #expect(both.stderr.contains("give exactly one of --prompt or --prompt-file"))
+        let noFile = try Lora.run(["generate", "--model", tiny, "--prompt-file", "/nonexistent/p.txt"])
+        #expect(noFile.status != 0 && noFile.stderr.contains("--prompt-file /nonexistent/p.txt: cannot read file"))
         let dashPrompt = try Lora.run([
             "generate", "--model", tiny, "--prompt", "-5", "--max-tokens", "1", "--temperature", "0",
         ])
