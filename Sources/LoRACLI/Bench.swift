@@ -49,8 +49,11 @@ struct GemmBench: ParsableCommand {
     func run() throws {
         guard let weightFormat else { throw ValidationError("unknown format '\(format)'") }
         ThreadPool.shared.threadCount = threads
-        for (listed, k, n) in Self.shapes {
+        for (listed, listedK, n) in Self.shapes {
             let m = rows ?? listed
+            // A block format quantizes along K: K-quants' 256-value blocks need K rounded up (576 → 768).
+            let block = weightFormat.blockElements
+            let k = (listedK + block - 1) / block * block
             let gflops = GemmBenchmark.run(m: m, n: n, k: k, format: weightFormat, repeats: repeats)
             print(
                 #"{"impl": "swiftlora", "form": "\#(weightFormat == .f32 ? "sgemm" : "linear")", "format": "\#(weightFormat.rawValue)", "threads": \#(threads), "m": \#(m), "k": \#(k), "n": \#(n), "gflops": \#(String(format: "%.1f", gflops))}"#

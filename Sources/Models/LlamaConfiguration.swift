@@ -23,7 +23,8 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
     /// More ids that end generation: `generation_config.json`'s `eos_token_id` (Qwen2.5 and
-    /// Llama 3 instruct models list their end-of-turn token there). Not written to config.json.
+    /// Llama 3 instruct models list their end-of-turn token there), or a GGUF's end-of-turn
+    /// control tokens. Not written to config.json.
     public var generationEOSTokenIDs: [Int] = []
 
     /// Every id that ends generation.

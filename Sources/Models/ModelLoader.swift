@@ -69,10 +69,11 @@ public enum ModelLoader {
             throw ModelError.unsupportedArchitecture(architecture)
         }
         let configData = try file.huggingFaceConfig()
-        let configuration = try LlamaConfiguration.decode(configData, source: url.lastPathComponent)
+        var configuration = try LlamaConfiguration.decode(configData, source: url.lastPathComponent)
+        let vocabulary = try GGUFVocabulary(file)
+        configuration.generationEOSTokenIDs = vocabulary.endOfGenerationIDs
         let store = try GGUFStore(file: file)
         let model = try build(configuration, store, source: url.path, sizesFrom: "the file's metadata")
-        let vocabulary = try GGUFVocabulary(file)
         let tokenizer = try Tokenizer(ggufVocabulary: vocabulary)
         let source = vocabulary.chatTemplate
         return LoadedModel(

@@ -81,3 +81,18 @@ extension Tokenizer {
             pad: name(v.padTokenID), addBOS: v.addBOSToken ?? false, chatTemplate: v.chatTemplate)
     }
 }
+
+extension GGUFVocabulary {
+    /// Texts of control tokens that end a turn or a text in the chat formats llama.cpp knows.
+    static let endOfGenerationTexts: Set = [
+        "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+    ]
+
+    /// Control tokens that end generation besides `eosTokenID`, found by their text as llama.cpp
+    /// does: a GGUF names one end token, while Qwen2.5 stops on both <|im_end|> and <|endoftext|>.
+    public var endOfGenerationIDs: [Int] {
+        tokens.indices.filter { i in
+            i < tokenTypes.count && tokenTypes[i] == 3 && Self.endOfGenerationTexts.contains(tokens[i])
+        }
+    }
+}

@@ -214,15 +214,19 @@ import TestSupport
     }
 
     @Test func benchGemmRunsEveryShapeWithTheRowsAsked() throws {
-        let out = try Lora.run(["bench", "gemm", "--rows", "8", "--repeats", "1", "--format", "Q4_1"])
-        #expect(out.status == 0, "\(out.stderr)")
-        let lines = out.stdout.split(separator: "\n")
-        #expect(lines.count == 6)
-        for line in lines {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            #expect(object?["m"] as? Int == 8, "\(line)")
-            #expect(object?["format"] as? String == "Q4_1", "\(line)")
-            #expect((object?["gflops"] as? Double ?? 0) > 0, "\(line)")
+        // K-quants' 256-value blocks run with K rounded up to a whole block (they crashed on K = 576).
+        for (format, block) in [("Q4_1", 32), ("Q4_K", 256), ("Q6_K", 256)] {
+            let out = try Lora.run(["bench", "gemm", "--rows", "8", "--repeats", "1", "--format", format])
+            #expect(out.status == 0, "\(out.stderr)")
+            let lines = out.stdout.split(separator: "\n")
+            #expect(lines.count == 6)
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["m"] as? Int == 8, "\(line)")
+                #expect(object?["format"] as? String == format, "\(line)")
+                #expect((object?["k"] as? Int ?? 1) % block == 0, "\(line)")
+                #expect((object?["gflops"] as? Double ?? 0) > 0, "\(line)")
+            }
         }
         let zero = try Lora.run(["bench", "gemm", "--rows", "0"])
         #expect(zero.status != 0)

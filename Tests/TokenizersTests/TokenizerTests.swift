@@ -48,6 +48,15 @@ import TestSupport
                 eosTokenID: 2, padTokenID: 2, unknownTokenID: 0, addBOSToken: false, chatTemplate: nil))
     }
 
+    /// A GGUF's end-of-turn control tokens end generation (as in llama.cpp); text alone is not enough.
+    @Test func endOfGenerationTokensAreControlTokensByText() {
+        let vocabulary = GGUFVocabulary(
+            model: "gpt2", pre: nil, tokens: ["a", "<|endoftext|>", "<|im_end|>", "<|im_start|>", "<|eot_id|>"],
+            tokenTypes: [1, 3, 3, 3, 1], merges: [], bosTokenID: nil, eosTokenID: 2, padTokenID: nil,
+            unknownTokenID: nil, addBOSToken: nil, chatTemplate: nil)
+        #expect(vocabulary.endOfGenerationIDs == [1, 2])
+    }
+
     @Test func idsAndDecodesEqualTheReference() throws {
         #expect(Self.cases.count == 13)
         for (name, tokenizer) in try Self.tokenizers() {
