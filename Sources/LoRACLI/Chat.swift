@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Generation
-import Synchronization
 import Models
+import Synchronization
 import Tokenizers
 
 /// `lora chat`: an interactive multi-turn conversation in the terminal.

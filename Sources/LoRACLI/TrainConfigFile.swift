@@ -1,6 +1,6 @@
 import Foundation
-import ModelFiles
 import LoRA
+import ModelFiles
 import Yams
 
 /// `lora train --config FILE.yaml`: the same settings under Hugging Face `TrainingArguments` and

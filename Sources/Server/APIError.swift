@@ -1,6 +1,6 @@
 import Foundation
-import ModelFiles
 import Hummingbird
+import ModelFiles
 
 /// An error answered in OpenAI's format:
 /// `{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` with a matching status.

@@ -9,7 +9,7 @@ struct BatchRecord {
     /// Opens `batches.jsonl` keeping the steps up to `step` (a resumed run continues the file) and
     /// writes `eval-examples.jsonl`.
     init(folder: URL, keepingThrough step: Int, evalExamples: [EncodedExample]) throws {
-        handle = try StepLines.open(folder.appendingPathComponent("batches.jsonl"), keepingThrough: step)
+        handle = try StepLines.open(folder.appendingPathComponent("batches.jsonl"), keepingThrough: step).handle
         let held = evalExamples.map { Self.row($0) + "\n" }.joined()
         try Data(held.utf8).write(to: folder.appendingPathComponent("eval-examples.jsonl"), options: .atomic)
     }
@@ -29,11 +29,13 @@ struct BatchRecord {
 /// A JSON-lines file with one object per optimizer step (a `"step"` key).
 enum StepLines {
     /// Opens `url` for appending, keeping only its lines of steps up to `step` (all are dropped when
-    /// `step` is 0, so a fresh run starts an empty file).
-    static func open(_ url: URL, keepingThrough step: Int) throws -> FileHandle {
+    /// `step` is 0, so a fresh run starts an empty file). Also returns the kept line of `step`
+    /// itself, if there is one.
+    static func open(_ url: URL, keepingThrough step: Int) throws -> (handle: FileHandle, atStep: [String: Any]?) {
         try FileManager.default.createDirectory(
             at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var kept = ""
+        var atStep: [String: Any]?
         if step > 0, let old = try? String(contentsOf: url, encoding: .utf8) {
             for line in old.split(separator: "\n") {
                 guard let data = line.data(using: .utf8),
@@ -41,11 +43,12 @@ enum StepLines {
                     let n = object["step"] as? Int, n <= step
                 else { continue }
                 kept += line + "\n"
+                if n == step { atStep = object }
             }
         }
         try Data(kept.utf8).write(to: url, options: .atomic)
         let handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
-        return handle
+        return (handle, atStep)
     }
 }

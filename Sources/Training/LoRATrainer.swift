@@ -300,11 +300,9 @@ struct MetricsLog {
 
     /// Opens `metrics.jsonl`, keeping the lines of steps up to `step` (a resumed run continues the file).
     init(folder: URL, keepingThrough step: Int) throws {
-        let url = folder.appendingPathComponent("metrics.jsonl")
-        handle = try StepLines.open(url, keepingThrough: step)
-        let last = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: "\n").last
-        let object = last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        elapsedThrough = object?["step"] as? Int == step ? (object?["elapsed"] as? Double ?? 0) : 0
+        let opened = try StepLines.open(folder.appendingPathComponent("metrics.jsonl"), keepingThrough: step)
+        handle = opened.handle
+        elapsedThrough = opened.atStep?["elapsed"] as? Double ?? 0
     }
 
     mutating func append(_ p: LoRATrainer.Progress) throws {

@@ -50,7 +50,7 @@ public enum LossChart {
             <text x="\(margin)" y="\(margin - 8)">loss \(String(format: "%.3f", high))</text>
             <text x="\(margin)" y="\(height - margin + 16)">\(String(format: "%.3f", low)) · step 0</text>
             <text x="\(width - margin - 60)" y="\(height - margin + 16)">step \(Int(maxStep))</text>
-            <text x="\(width - 200)" y="\(margin - 8)" fill="#1f77b4">train</text>
+            \(legend("train", x: width - 200, "#1f77b4"))
             \(eval.isEmpty ? "" : legend("eval", x: width - 150, "#ff7f0e"))
             \(line(train, "#1f77b4"))
             \(line(eval, "#ff7f0e"))

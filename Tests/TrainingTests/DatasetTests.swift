@@ -73,25 +73,21 @@ import Tokenizers
         #expect(throws: DatasetError.invalid(file: list.path, line: 2, message: "not a JSON object")) {
             try DatasetReader.read(list)
         }
-        let formats = try write("{\"prompt\": \"p\", \"completion\": \"c\"}\n{\"text\": \"t\"}\n", "pc.jsonl")
-        #expect(
-            throws: DatasetError.invalid(
-                file: formats.path, line: 2,
-                message:
-                    "a text row among prompt-completion rows (the first row decides the format; a file holds one format)"
-            )
-        ) { try DatasetReader.read(formats) }
-        // A chat file says the same of a row of another format; a format named says it was named.
-        let chat = try write(
-            #"{"messages": [{"role": "user", "content": "u"}]}"# + "\n" + #"{"prompt": "p", "completion": "c"}"# + "\n",
-            "chat.jsonl")
-        #expect(
-            throws: DatasetError.invalid(
-                file: chat.path, line: 2,
-                message:
-                    "a prompt-completion row among chat rows (the first row decides the format; a file holds one format)"
-            )
-        ) { try DatasetReader.read(chat) }
+        // A row of another format says so (a chat file too); a format named says it was named.
+        let promptRow = #"{"prompt": "p", "completion": "c"}"#
+        for (rows, name, found, first) in [
+            (promptRow + "\n" + #"{"text": "t"}"#, "pc.jsonl", "a text", "prompt-completion"),
+            (
+                #"{"messages": [{"role": "user", "content": "u"}]}"# + "\n" + promptRow, "chat.jsonl",
+                "a prompt-completion", "chat"
+            ),
+        ] {
+            let file = try write(rows + "\n", name)
+            let message = "\(found) row among \(first) rows (the first row decides the format; a file holds one format)"
+            #expect(throws: DatasetError.invalid(file: file.path, line: 2, message: message)) {
+                try DatasetReader.read(file)
+            }
+        }
         let alpaca = try write(#"{"instruction": "i", "input": "", "output": "o"}"# + "\n", "alpaca.jsonl")
         #expect(
             throws: DatasetError.invalid(
