@@ -21,11 +21,14 @@ public struct GenerationParameters: Sendable, Equatable, Codable {
     public var seed: UInt64 = 0
     /// Strings that end generation; the text up to (not including) the stop string is returned.
     public var stop: [String] = []
+    /// OpenAI's `logit_bias`: added to the logit of each listed token id before the penalties and
+    /// sampling (-100 practically bans a token, 100 practically forces it).
+    public var logitBias: [Int: Float] = [:]
 
     public init(
         maxTokens: Int = 256, temperature: Float = 0.7, topK: Int = 0, topP: Float = 1, minP: Float = 0,
         repetitionPenalty: Float = 1, presencePenalty: Float = 0, frequencyPenalty: Float = 0, seed: UInt64 = 0,
-        stop: [String] = []
+        stop: [String] = [], logitBias: [Int: Float] = [:]
     ) {
         self.maxTokens = maxTokens
         self.temperature = temperature
@@ -37,6 +40,7 @@ public struct GenerationParameters: Sendable, Equatable, Codable {
         self.frequencyPenalty = frequencyPenalty
         self.seed = seed
         self.stop = stop
+        self.logitBias = logitBias
     }
 
     /// Greedy decoding: always the most likely token.
@@ -57,6 +61,12 @@ public struct GenerationParameters: Sendable, Equatable, Codable {
         if !presencePenalty.isFinite { throw .invalidParameter("presence_penalty", "must be finite") }
         if !frequencyPenalty.isFinite { throw .invalidParameter("frequency_penalty", "must be finite") }
         if stop.contains("") { throw .invalidParameter("stop", "empty stop string") }
+        for (id, bias) in logitBias.sorted(by: { $0.key < $1.key }) {
+            if id < 0 { throw .invalidParameter("logit_bias", "token id \(id) is negative") }
+            if !(-100...100).contains(bias) {
+                throw .invalidParameter("logit_bias", "the bias of token \(id) is \(bias), not between -100 and 100")
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-/// Picks the next token from a row of logits, the way transformers' `generate` does:
-/// repetition penalty first, then temperature, top-k, top-p and min-p, then a draw from the
-/// remaining distribution (or argmax when the temperature is 0).
+/// Picks the next token from a row of logits, the way transformers' `generate` does: the
+/// logit bias (OpenAI's) and the repetition penalty first, then temperature, top-k, top-p and
+/// min-p, then a draw from the remaining distribution (or argmax when the temperature is 0).
 public struct Sampler: Sendable {
     public let parameters: GenerationParameters
     public private(set) var random: Xoshiro256
@@ -18,6 +18,7 @@ public struct Sampler: Sendable {
         logits: UnsafeMutableBufferPointer<Float>, context: some Collection<Int>, generatedCounts: [Int: Int] = [:]
     ) -> Int {
         let p = parameters
+        for (id, bias) in p.logitBias where id >= 0 && id < logits.count { logits[id] += bias }
         if p.repetitionPenalty != 1 {
             for id in Set(context) where id >= 0 && id < logits.count {
                 let x = logits[id]

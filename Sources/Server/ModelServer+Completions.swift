@@ -56,7 +56,7 @@ extension ModelServer {
         }
         let parameters = try fields.parameters(
             defaultMaxTokens: min(configuration.maxTokensLimit, limit - promptIDs.count),
-            maxTokensLimit: configuration.maxTokensLimit)
+            maxTokensLimit: configuration.maxTokensLimit, vocabularySize: loaded.model.configuration.vocabSize)
         let stream: AsyncThrowingStream<GenerationEvent, Error>
         do {
             stream = try batch.submit(

@@ -83,6 +83,7 @@ struct SamplingFields: Decodable {
     var frequency_penalty: Float?
     var presence_penalty: Float?
     var repetition_penalty: Float?
+    var logit_bias: [String: Float]?
     var stream: Bool?
     var stream_options: StreamOptions?
     var n: Int?
@@ -92,8 +93,11 @@ struct SamplingFields: Decodable {
     /// Whether a streamed reply ends with a usage chunk.
     var includeUsage: Bool { stream == true && stream_options?.include_usage == true }
 
-    /// The generation settings; `defaultMaxTokens` when none is asked for, at most `maxTokensLimit`.
-    func parameters(defaultMaxTokens: Int, maxTokensLimit: Int) throws(APIError) -> GenerationParameters {
+    /// The generation settings; `defaultMaxTokens` when none is asked for, at most `maxTokensLimit`;
+    /// `logit_bias` keys are token ids below `vocabularySize`.
+    func parameters(defaultMaxTokens: Int, maxTokensLimit: Int, vocabularySize: Int) throws(APIError)
+        -> GenerationParameters
+    {
         if let n, n != 1 { throw .badRequest("only n = 1 is supported", param: "n") }
         let requested = max_completion_tokens ?? max_tokens
         let name = max_completion_tokens != nil ? "max_completion_tokens" : "max_tokens"
@@ -122,6 +126,13 @@ struct SamplingFields: Decodable {
         p.frequencyPenalty = frequency_penalty ?? 0
         p.presencePenalty = presence_penalty ?? 0
         p.repetitionPenalty = repetition_penalty ?? 1
+        for (key, bias) in logit_bias ?? [:] {
+            guard let id = Int(key), (0..<vocabularySize).contains(id) else {
+                throw .badRequest(
+                    "logit_bias key '\(key)' is not a token id (0 to \(vocabularySize - 1))", param: "logit_bias")
+            }
+            p.logitBias[id] = bias
+        }
         do {
             try p.validate()
         } catch {

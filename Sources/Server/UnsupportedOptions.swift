@@ -7,7 +7,6 @@ enum UnsupportedOptions {
     static let chat: [(key: String, unset: @Sendable (Any) -> Bool)] = [
         ("logprobs", { ($0 as? Bool) == false }),
         ("top_logprobs", { ($0 as? Int) == 0 }),
-        ("logit_bias", { ($0 as? [String: Any])?.isEmpty == true }),
         ("tools", { ($0 as? [Any])?.isEmpty == true }),
         ("functions", { ($0 as? [Any])?.isEmpty == true }),
         ("tool_choice", { ($0 as? String) == "none" }),
@@ -18,7 +17,6 @@ enum UnsupportedOptions {
         ("echo", { ($0 as? Bool) == false }),
         ("suffix", { ($0 as? String)?.isEmpty == true }),
         ("best_of", { ($0 as? Int) == 1 }),
-        ("logit_bias", { ($0 as? [String: Any])?.isEmpty == true }),
     ]
 
     /// Throws a 400 naming the first option of `body` that is set and not implemented.

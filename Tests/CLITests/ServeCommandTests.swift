@@ -87,9 +87,11 @@ import TestSupport
     @Test func aSignalEndsGenerationsInFlightAndTheServerExits() throws {
         guard let gguf = try Fixtures.smolLM2GGUF() else { return }
         let server = try Server(["--model", gguf.path])
-        // A long streamed reply (500 tokens: tens of seconds), then SIGTERM once it streams.
+        // A long streamed reply (500 tokens: tens of seconds), then SIGTERM once it streams. The
+        // model's end tokens (<|endoftext|>, <|im_start|>, <|im_end|>: ids 0, 1, 2) are banned, so a
+        // sampled early end cannot finish the reply before the signal.
         let body =
-            #"{"model": "x", "messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 500, "stop": ["q8z#never"], "stream": true}"#
+            #"{"model": "x", "messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 500, "logit_bias": {"0": -100, "1": -100, "2": -100}, "stream": true}"#
         let model = try Self.shell("curl -sf \(server.base)/v1/models").output
         let name =
             ((try JSONSerialization.jsonObject(with: Data(model.utf8)) as? [String: Any])?["data"]
@@ -103,13 +105,19 @@ import TestSupport
         let out = Pipe()
         curl.standardOutput = out
         try curl.run()
-        Thread.sleep(forTimeInterval: 2)
+        // Signal once a few tokens have streamed.
+        var received = Data()
+        while String(decoding: received, as: UTF8.self).components(separatedBy: "data: ").count <= 4 {
+            let more = out.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            received += more
+        }
         let signalled = Date()
         server.process.terminate()
         server.process.waitUntilExit()
         let stopping = Date().timeIntervalSince(signalled)
         curl.waitUntilExit()
-        let streamed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let streamed = String(decoding: received + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(stopping < 15, "the server exited \(stopping) s after SIGTERM")
         #expect(streamed.contains(#""finish_reason":"cancelled""#), "\(streamed.suffix(300))")
     }

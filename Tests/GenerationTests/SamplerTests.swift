@@ -27,6 +27,32 @@ import Generation
         #expect(penalized == [2, 3, -2])
     }
 
+    @Test func logitBiasIsAddedBeforeEverythingElse() {
+        var p = GenerationParameters.greedy
+        p.logitBias = [0: -100, 2: 0.5]
+        // Token 0 (4) is banned; token 2 (2.8 + 0.5) passes token 1 (3).
+        #expect(sample([4, 3, 2.8], p) == [2])
+        p = GenerationParameters(temperature: 1, seed: 3)
+        p.logitBias = [1: 100]
+        #expect(Set(sample([4, 0, 3], p, draws: 300)) == [1])
+        p.logitBias = [1: -100]
+        #expect(!sample([0, 5, 0], p, draws: 300).contains(1))
+        // Biased before the repetition penalty, as OpenAI adds it to the model's logits.
+        p = GenerationParameters.greedy
+        p.logitBias = [0: 2]
+        p.repetitionPenalty = 2
+        var row: [Float] = [2, 3]
+        var sampler = Sampler(parameters: p)
+        _ = row.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, context: [0]) }
+        #expect(row == [2, 3])
+        #expect(
+            throws: GenerationError.invalidParameter(
+                "logit_bias", "the bias of token 7 is 101.0, not between -100 and 100")
+        ) {
+            try GenerationParameters(logitBias: [7: 101]).validate()
+        }
+    }
+
     @Test func topKOfOneIsGreedyAtAnyTemperature() {
         var p = GenerationParameters(temperature: 5, topK: 1, seed: 7)
         #expect(Set(sample([0.5, 0.4, 2.0, 1.9], p, draws: 200)) == [2])

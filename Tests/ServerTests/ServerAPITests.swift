@@ -107,6 +107,26 @@ import TestSupport
             #expect(completion["object"] as? String == "text_completion")
             #expect((choiceText?["text"] as? String)?.contains(".") == false)
             #expect(choiceText?["finish_reason"] as? String == "stop")
+
+            // logit_bias: +100 forces a token; -100 bans the one greedy decoding would pick.
+            let paris = loaded.tokenizer.encode(" Paris")[0]
+            func completionText(_ bias: String) async throws -> String? {
+                let object = try LiveServer.object(
+                    try await live.send(
+                        "POST", "v1/completions",
+                        json:
+                            #"{"model": "\#(loaded.name)", "prompt": "The capital of France is", "max_tokens": 3, "temperature": 0, "logit_bias": {\#(bias)}}"#
+                    ).body)
+                return (object["choices"] as? [[String: Any]])?.first?["text"] as? String
+            }
+            let forced = try await completionText(#""\#(paris)": 100"#)
+            #expect(forced == loaded.tokenizer.decode([paris, paris, paris]))
+            let free = try await completionText("")
+            let first = loaded.tokenizer.encode(free ?? "")[0]
+            let banned = try await completionText(#""\#(first)": -100"#)
+            #expect(
+                banned != nil && loaded.tokenizer.encode(banned ?? "").first != first, "\(free ?? "") / \(banned ?? "")"
+            )
         }
     }
 
@@ -161,13 +181,22 @@ import TestSupport
             )
             // Options this server does not implement are refused by name, not answered as if honoured.
             for (extra, param) in [
-                (#", "logprobs": true"#, "logprobs"), (#", "logit_bias": {"42": 5}"#, "logit_bias"),
+                (#", "logprobs": true"#, "logprobs"),
                 (#", "tools": [{"type": "function"}]"#, "tools"),
                 (#", "response_format": {"type": "json_object"}"#, "response_format"),
             ] {
                 try await expectError(
                     "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: extra), status: 400,
                     param: param, param)
+            }
+            // logit_bias keys are token ids of this model; biases lie in [-100, 100] as in OpenAI's API.
+            for (bias, param) in [
+                (#"{"abc": 5}"#, "logit_bias"), (#"{"-1": 5}"#, "logit_bias"), (#"{"49152": 5}"#, "logit_bias"),
+                (#"{"42": 101}"#, "logit_bias"), (#"{"42": "x"}"#, "logit_bias[42]"),
+            ] {
+                try await expectError(
+                    "v1/chat/completions", ServerAPITests.chat(loaded.name, "hi", extra: #", "logit_bias": \#(bias)"#),
+                    status: 400, param: param, bias)
             }
             for (extra, param) in [(#""echo": true"#, "echo"), (#""best_of": 3"#, "best_of")] {
                 try await expectError(
