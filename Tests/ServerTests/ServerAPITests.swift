@@ -13,6 +13,10 @@ import TestSupport
         var greedy_text: String
     }
 
+    /// A request field banning SmolLM2's end tokens (<|endoftext|>, <|im_start|>, <|im_end|>), so a
+    /// sampled reply runs to its max_tokens.
+    static let noEnd = #""logit_bias": {"0": -100, "1": -100, "2": -100}"#
+
     static func chat(_ model: String, _ content: String, extra: String = "") -> String {
         let message = String(
             data: try! JSONSerialization.data(withJSONObject: content, options: .fragmentsAllowed), encoding: .utf8)!
@@ -290,12 +294,12 @@ import TestSupport
             #expect(developer.status == 200, "OpenAI's developer role is the system role")
 
             // One slot and no queue: a second request while one decodes is told to retry.
-            // The long request asks for 500 tokens with a stop string that never comes: seconds of decoding.
+            // The long request asks for 500 tokens with the end tokens banned: seconds of decoding.
             let long = Task {
                 try await live.send(
                     "POST", "v1/chat/completions",
                     json: ServerAPITests.chat(
-                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, "stop": ["q8z#never"]"#),
+                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, \#(Self.noEnd)"#),
                     headers: key)
             }
             var busy: (status: Int, headers: [String: String], body: Data)?
@@ -334,7 +338,7 @@ import TestSupport
             // curl asks for a 500-token reply and hangs up after a second.
             let body = ServerAPITests.chat(
                 loaded.name, "Tell me a long story.",
-                extra: #", "max_tokens": 500, "stop": ["q8z#never"], "stream": \#(streaming)"#)
+                extra: #", "max_tokens": 500, \#(Self.noEnd), "stream": \#(streaming)"#)
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             curl.arguments = [
@@ -363,7 +367,7 @@ import TestSupport
                 try await live.send(
                     "POST", "v1/chat/completions",
                     json: ServerAPITests.chat(
-                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, "stop": ["q8z#never"]"#)
+                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, \#(Self.noEnd)"#)
                 ).body)
             let choice = (reply["choices"] as? [[String: Any]])?.first
             let tokens = (reply["usage"] as? [String: Int])?["completion_tokens"] ?? 500
