@@ -231,6 +231,153 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q8_0_avx2(const uint8_
     return hsum_avx2(acc);
 }
 
+// The 6-bit scales and mins of a K-quant block's 8 sub-blocks (Q4_K, Q5_K), times d and dmin.
+static inline void k_scales(const uint8_t *blk, float d, float dmin, float dsc[8], float dm[8]) {
+    const uint8_t *q = blk + 4;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        if (j < 4) { sc = q[j] & 63; m = q[j + 4] & 63; }
+        else { sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4); m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+        dsc[j] = d * sc;
+        dm[j] = dmin * m;
+    }
+}
+
+// K-quant blocks span 3–4 cache lines: each block prefetches the lines of the block ~640 bytes ahead.
+static inline void prefetch_block(const uint8_t *blk, int bytes) {
+    for (int line = 0; line < bytes; line += 64) _mm_prefetch((const char *)blk + CK_PREFETCH_AHEAD + line, _MM_HINT_T0);
+}
+
+// Σ q·x and Σ x over a sub-block of 32 given as four groups of 8 integer weights.
+__attribute__((target("avx2,fma"))) static inline void sub_block_avx2(const __m256i w[4], const float *xs, __m256 *qx,
+                                                                     __m256 *sx) {
+    __m256 x0 = _mm256_loadu_ps(xs), x1 = _mm256_loadu_ps(xs + 8);
+    __m256 x2 = _mm256_loadu_ps(xs + 16), x3 = _mm256_loadu_ps(xs + 24);
+    __m256 s01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w[1]), x1, _mm256_mul_ps(_mm256_cvtepi32_ps(w[0]), x0));
+    __m256 s23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w[3]), x3, _mm256_mul_ps(_mm256_cvtepi32_ps(w[2]), x2));
+    *qx = _mm256_add_ps(s01, s23);
+    *sx = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
+}
+
+// Q4_K on AVX2: per 64 values, 32 bytes whose low nibbles are one sub-block and high nibbles the next.
+__attribute__((target("avx2,fma,f16c"))) static float dot_q4_k_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256i mask = _mm256_set1_epi32(0xf);
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + b * 144;
+        prefetch_block(blk, 144);
+        float dsc[8], dm[8];
+        k_scales(blk, h2f_fast(blk), h2f_fast(blk + 2), dsc, dm);
+        const uint8_t *q = blk + 16;
+        const float *xb = x + b * 256;
+        for (int c = 0; c < 4; c++) {
+            __m256i w[4], lo[4], hi[4];
+            for (int i = 0; i < 4; i++) {
+                w[i] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + 32 * c + 8 * i)));
+                lo[i] = _mm256_and_si256(w[i], mask);
+                hi[i] = _mm256_srli_epi32(w[i], 4);
+            }
+            __m256 qlo, slo, qhi, shi;
+            sub_block_avx2(lo, xb + 64 * c, &qlo, &slo);
+            sub_block_avx2(hi, xb + 64 * c + 32, &qhi, &shi);
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c]), qlo, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c + 1]), qhi, acc1);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c]), slo, accm);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c + 1]), shi, accm);
+        }
+    }
+    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
+}
+
+// Bit `from` of each byte of `h` moved to bit 4 (the other bits are garbage, masked by the caller).
+__attribute__((target("avx2"))) static inline __m128i bit_to_4(__m128i h, int from) {
+    return from < 4 ? _mm_sll_epi16(h, _mm_cvtsi32_si128(4 - from)) : _mm_srl_epi16(h, _mm_cvtsi32_si128(from - 4));
+}
+
+// 16 bytes as two groups of 8 integers (32-bit).
+__attribute__((target("avx2"))) static inline void widen16(__m128i v, __m256i *lo, __m256i *hi) {
+    *lo = _mm256_cvtepu8_epi32(v);
+    *hi = _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8));
+}
+
+// Q5_K on AVX2: Q4_K's nibbles plus a fifth bit from qh (bit 2c for the low sub-block, 2c + 1 for
+// the high), put together 16 bytes at a time.
+__attribute__((target("avx2,fma,f16c"))) static float dot_q5_k_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m128i m4 = _mm_set1_epi8(0x0f), m10 = _mm_set1_epi8(0x10);
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + b * 176;
+        prefetch_block(blk, 176);
+        float dsc[8], dm[8];
+        k_scales(blk, h2f_fast(blk), h2f_fast(blk + 2), dsc, dm);
+        const uint8_t *qh = blk + 16, *ql = blk + 48;
+        const float *xb = x + b * 256;
+        __m128i h[2] = {_mm_loadu_si128((const __m128i *)qh), _mm_loadu_si128((const __m128i *)(qh + 16))};
+        for (int c = 0; c < 4; c++) {
+            __m256i lo[4], hi[4];
+            for (int i = 0; i < 2; i++) {
+                __m128i l = _mm_loadu_si128((const __m128i *)(ql + 32 * c + 16 * i));
+                __m128i low = _mm_or_si128(_mm_and_si128(l, m4), _mm_and_si128(bit_to_4(h[i], 2 * c), m10));
+                __m128i high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(l, 4), m4),
+                                            _mm_and_si128(bit_to_4(h[i], 2 * c + 1), m10));
+                widen16(low, &lo[2 * i], &lo[2 * i + 1]);
+                widen16(high, &hi[2 * i], &hi[2 * i + 1]);
+            }
+            __m256 qlo, slo, qhi, shi;
+            sub_block_avx2(lo, xb + 64 * c, &qlo, &slo);
+            sub_block_avx2(hi, xb + 64 * c + 32, &qhi, &shi);
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c]), qlo, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c + 1]), qhi, acc1);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c]), slo, accm);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c + 1]), shi, accm);
+        }
+    }
+    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
+}
+
+// Q6_K on AVX2. Each half block (128 values) is four groups of 32: group g takes its low 4 bits from
+// ql[0..31] (g = 0, 2) or ql[32..63] (g = 1, 3), low nibble for g < 2, high for g ≥ 2, and 2 high bits
+// from qh bits 2g, 2g + 1; 16 values share a scale. The bits are put together 16 bytes at a time,
+// then widened to floats.
+__attribute__((target("avx2,fma,f16c"))) static float dot_q6_k_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128i m4 = _mm_set1_epi8(0x0f), m30 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + b * 210;
+        prefetch_block(blk, 210);
+        const uint8_t *ql = blk, *qh = blk + 128;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        float d = h2f_fast(blk + 208);
+        const float *y = x + b * 256;
+        for (int half = 0; half < 2; half++) {
+            for (int sub = 0; sub < 2; sub++) {
+                __m128i h = _mm_loadu_si128((const __m128i *)(qh + 16 * sub));
+                __m128i l0 = _mm_loadu_si128((const __m128i *)(ql + 16 * sub));
+                __m128i l1 = _mm_loadu_si128((const __m128i *)(ql + 32 + 16 * sub));
+                __m128i q[4] = {
+                    _mm_or_si128(_mm_and_si128(l0, m4), _mm_and_si128(_mm_slli_epi16(h, 4), m30)),
+                    _mm_or_si128(_mm_and_si128(l1, m4), _mm_and_si128(_mm_slli_epi16(h, 2), m30)),
+                    _mm_or_si128(_mm_and_si128(_mm_srli_epi16(l0, 4), m4), _mm_and_si128(h, m30)),
+                    _mm_or_si128(_mm_and_si128(_mm_srli_epi16(l1, 4), m4), _mm_and_si128(_mm_srli_epi16(h, 2), m30)),
+                };
+                for (int g = 0; g < 4; g++) {
+                    __m128i v = _mm_sub_epi8(q[g], bias);
+                    __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+                    __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)));
+                    const float *xs = y + 32 * g + 16 * sub;
+                    __m256 s = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xs + 8), _mm256_mul_ps(lo, _mm256_loadu_ps(xs)));
+                    acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[2 * g + sub]), s, acc[g]);
+                }
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+    return hsum_avx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
+
 /// The fused kernels' vector level on this CPU (AVX-512 needs BW, AVX2 needs F16C), cached.
 static int fused_level(void) {
     static int cached = -1;
@@ -293,6 +440,7 @@ float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
     path = fused_path(path);
     if (path == CK_PATH_AVX512) return dot_q4_k_avx512(row, x, n);
+    if (path == CK_PATH_AVX2) return dot_q4_k_avx2(row, x, n);
 #endif
     float tmp[256], s = 0;
     for (ptrdiff_t b = 0; b < n / 256; b++) {
@@ -306,10 +454,24 @@ float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
 #if defined(__x86_64__)
     path = fused_path(path);
     if (path == CK_PATH_AVX512) return dot_q6_k_avx512(row, x, n);
+    if (path == CK_PATH_AVX2) return dot_q6_k_avx2(row, x, n);
 #endif
     float tmp[256], s = 0;
     for (ptrdiff_t b = 0; b < n / 256; b++) {
         ck_dequant_q6_k(row + b * 210, tmp, 256);
+        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
+    }
+    return s;
+}
+
+float ck_dot_q5_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
+#if defined(__x86_64__)
+    // One AVX2 kernel for both vector paths (every AVX-512 CPU has AVX2).
+    if (fused_path(path) >= CK_PATH_AVX2) return dot_q5_k_avx2(row, x, n);
+#endif
+    float tmp[256], s = 0;
+    for (ptrdiff_t b = 0; b < n / 256; b++) {
+        ck_dequant_q5_k(row + b * 176, tmp, 256);
         for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
     }
     return s;

@@ -355,16 +355,18 @@ public enum Gemm {
 
     typealias FusedDot = @convention(c) (Int32, UnsafePointer<UInt8>?, UnsafePointer<Float>?, Int) -> Float
 
-    /// The fused dequantize-dot kernel of a format on a path, where one exists (AVX2 has the
-    /// 32-element formats; AVX-512 also the K-quants).
+    /// The fused dequantize-dot kernel of a format on a vector path (the quantized formats have one
+    /// on AVX2 and AVX-512; the scalar path dequantizes rows instead).
     static func fusedDot(_ format: WeightFormat, path: KernelPath) -> FusedDot? {
-        switch (format, path) {
-        case (.q4_1, .avx2), (.q4_1, .avx512): ck_dot_q4_1
-        case (.q4_0, .avx2), (.q4_0, .avx512): ck_dot_q4_0
-        case (.q8_0, .avx2), (.q8_0, .avx512): ck_dot_q8_0
-        case (.q4_K, .avx512): ck_dot_q4_k
-        case (.q6_K, .avx512): ck_dot_q6_k
-        default: nil
+        guard path != .scalar else { return nil }
+        return switch format {
+        case .q4_1: ck_dot_q4_1
+        case .q4_0: ck_dot_q4_0
+        case .q8_0: ck_dot_q8_0
+        case .q4_K: ck_dot_q4_k
+        case .q5_K: ck_dot_q5_k
+        case .q6_K: ck_dot_q6_k
+        case .f32, .f16, .bf16: nil
         }
     }
 

@@ -72,12 +72,13 @@ extern "C" {
 #endif
 /// Dot products of one quantized row with a float vector, without writing the row out
 /// (decode reads every weight once per token), with the vector code of `path` where the CPU has
-/// it (AVX-512 for all five, AVX2 for the 32-element formats), else plain C. n is a multiple of 32.
+/// it (AVX-512 or AVX2; Q5_K has one AVX2 kernel for both), else plain C. n is a multiple of 32.
 float ck_dot_q4_1(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 float ck_dot_q8_0(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 float ck_dot_q4_0(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 /// K-quants: n is a multiple of 256.
 float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n);
+float ck_dot_q5_k(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n);
 #ifdef __cplusplus
 }
