@@ -3,11 +3,14 @@
 `lora serve`:
 
     python3 Tests/web/browser_test.py --url http://127.0.0.1:PORT --adapter NAME [--expect-run RUN] [--screenshot F]
+        [--ban-tokens IDS]
 
 Loads the page, checks the model name and the adapter picker, sends a message and watches the
 reply grow while it streams, switches to the adapter and sends again (with Enter), clears the
 conversation, and opens the training view (with --expect-run: the run is listed and its loss
-and learning-rate curves drawn). --screenshot F saves the chat view with its conversation to F
+and learning-rate curves drawn). --ban-tokens IDS adds a logit_bias of -100 for those ids to the
+page's requests that set max_tokens (the model's end tokens: sampled replies then run to it).
+--screenshot F saves the chat view with its conversation to F
 (and the training view to F-training.png with --expect-run). Prints one line per check; exits
 non-zero with the failed check. Needs scripts/install-test-deps.sh (chromium, chromium-driver,
 selenium).
@@ -66,6 +69,18 @@ def start_browser():
 def run(driver, a):
     css = lambda selector: driver.find_elements(By.CSS_SELECTOR, selector)
     driver.get(a.url)
+    if a.ban_tokens:
+        # The page's chat requests with a max_tokens ban the model's end tokens, so a sampled reply
+        # cannot end after a token or two and the checks below always see a reply stream.
+        bias = {token: -100 for token in a.ban_tokens.split(",")}
+        driver.execute_script(
+            "const bias = arguments[0]; const original = window.fetch;"
+            "window.fetch = (url, options) => {"
+            " if (options && options.body && String(url).endsWith('/v1/chat/completions')) {"
+            "  const body = JSON.parse(options.body);"
+            "  if (body.max_tokens) {"
+            "   body.logit_bias = bias; options = Object.assign({}, options, {body: JSON.stringify(body)}); } }"
+            " return original(url, options); };", bias)
 
     name = wait_for(lambda: (t := driver.find_element(By.ID, "model-name").text) != "connecting…" and t,
                     20, "the served model's name appears")
@@ -176,6 +191,7 @@ def main():
     ap.add_argument("--adapter", required=True, help="an adapter the server serves")
     ap.add_argument("--expect-run", help="a training run under the server's --runs folder")
     ap.add_argument("--screenshot", help="save the chat view here (PNG)")
+    ap.add_argument("--ban-tokens", help="comma-separated token ids (the model's end tokens) the page's requests ban")
     a = ap.parse_args()
     driver = None
     try:
