@@ -259,9 +259,23 @@ __attribute__((target("avx2,fma"))) static inline void sub_block_avx2(const __m2
     *sx = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
 }
 
+// Two sub-blocks of Q4_K or Q5_K (64 values from xs, scales dsc[0..1], mins dm[0..1]) into the
+// accumulators: acc[0], acc[1] the scaled Σ q·x, acc[2] the minimum terms (subtracted at the end).
+__attribute__((target("avx2,fma"))) static inline void sub_block_pair_avx2(const __m256i lo[4], const __m256i hi[4],
+                                                                          const float *xs, const float *dsc,
+                                                                          const float *dm, __m256 acc[3]) {
+    __m256 qlo, slo, qhi, shi;
+    sub_block_avx2(lo, xs, &qlo, &slo);
+    sub_block_avx2(hi, xs + 32, &qhi, &shi);
+    acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(dsc[0]), qlo, acc[0]);
+    acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(dsc[1]), qhi, acc[1]);
+    acc[2] = _mm256_fmadd_ps(_mm256_set1_ps(dm[0]), slo, acc[2]);
+    acc[2] = _mm256_fmadd_ps(_mm256_set1_ps(dm[1]), shi, acc[2]);
+}
+
 // Q4_K on AVX2: per 64 values, 32 bytes whose low nibbles are one sub-block and high nibbles the next.
 __attribute__((target("avx2,fma,f16c"))) static float dot_q4_k_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     __m256i mask = _mm256_set1_epi32(0xf);
     for (ptrdiff_t b = 0; b < n / 256; b++) {
         const uint8_t *blk = row + b * 144;
@@ -277,16 +291,10 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q4_k_avx2(const uint8_
                 lo[i] = _mm256_and_si256(w[i], mask);
                 hi[i] = _mm256_srli_epi32(w[i], 4);
             }
-            __m256 qlo, slo, qhi, shi;
-            sub_block_avx2(lo, xb + 64 * c, &qlo, &slo);
-            sub_block_avx2(hi, xb + 64 * c + 32, &qhi, &shi);
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c]), qlo, acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c + 1]), qhi, acc1);
-            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c]), slo, accm);
-            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c + 1]), shi, accm);
+            sub_block_pair_avx2(lo, hi, xb + 64 * c, dsc + 2 * c, dm + 2 * c, acc);
         }
     }
-    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
+    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]));
 }
 
 // Bit `from` of each byte of `h` moved to bit 4 (the other bits are garbage, masked by the caller).
@@ -303,7 +311,7 @@ __attribute__((target("avx2"))) static inline void widen16(__m128i v, __m256i *l
 // Q5_K on AVX2: Q4_K's nibbles plus a fifth bit from qh (bit 2c for the low sub-block, 2c + 1 for
 // the high), put together 16 bytes at a time.
 __attribute__((target("avx2,fma,f16c"))) static float dot_q5_k_avx2(const uint8_t *row, const float *x, ptrdiff_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     __m128i m4 = _mm_set1_epi8(0x0f), m10 = _mm_set1_epi8(0x10);
     for (ptrdiff_t b = 0; b < n / 256; b++) {
         const uint8_t *blk = row + b * 176;
@@ -323,16 +331,10 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q5_k_avx2(const uint8_
                 widen16(low, &lo[2 * i], &lo[2 * i + 1]);
                 widen16(high, &hi[2 * i], &hi[2 * i + 1]);
             }
-            __m256 qlo, slo, qhi, shi;
-            sub_block_avx2(lo, xb + 64 * c, &qlo, &slo);
-            sub_block_avx2(hi, xb + 64 * c + 32, &qhi, &shi);
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c]), qlo, acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dsc[2 * c + 1]), qhi, acc1);
-            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c]), slo, accm);
-            accm = _mm256_fmadd_ps(_mm256_set1_ps(dm[2 * c + 1]), shi, accm);
+            sub_block_pair_avx2(lo, hi, xb + 64 * c, dsc + 2 * c, dm + 2 * c, acc);
         }
     }
-    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), accm));
+    return hsum_avx2(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), acc[2]));
 }
 
 // Q6_K on AVX2. Each half block (128 values) is four groups of 32: group g takes its low 4 bits from
@@ -398,13 +400,14 @@ static int fused_path(int path) {
 }
 #endif
 
-static float dot_generic(void (*dequant)(const uint8_t *, float *, ptrdiff_t), int block_bytes, const uint8_t *row,
-                         const float *x, ptrdiff_t n) {
-    float tmp[32];
+// Plain C: each block of `block` values (32 or 256) dequantized, then dotted.
+static float dot_generic(void (*dequant)(const uint8_t *, float *, ptrdiff_t), int block, int block_bytes,
+                         const uint8_t *row, const float *x, ptrdiff_t n) {
+    float tmp[256];
     float s = 0;
-    for (ptrdiff_t b = 0; b < n / 32; b++) {
-        dequant(row + b * block_bytes, tmp, 32);
-        for (int j = 0; j < 32; j++) s += tmp[j] * x[b * 32 + j];
+    for (ptrdiff_t b = 0; b < n / block; b++) {
+        dequant(row + b * block_bytes, tmp, block);
+        for (int j = 0; j < block; j++) s += tmp[j] * x[b * block + j];
     }
     return s;
 }
@@ -415,7 +418,7 @@ float ck_dot_q4_1(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     if (path == CK_PATH_AVX512) return dot_q4_1_avx512(row, x, n);
     if (path == CK_PATH_AVX2) return dot_q4_1_avx2(row, x, n);
 #endif
-    return dot_generic(ck_dequant_q4_1, 20, row, x, n);
+    return dot_generic(ck_dequant_q4_1, 32, 20, row, x, n);
 }
 
 float ck_dot_q4_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
@@ -424,7 +427,7 @@ float ck_dot_q4_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     if (path == CK_PATH_AVX512) return dot_q4_0_avx512(row, x, n);
     if (path == CK_PATH_AVX2) return dot_q4_0_avx2(row, x, n);
 #endif
-    return dot_generic(ck_dequant_q4_0, 18, row, x, n);
+    return dot_generic(ck_dequant_q4_0, 32, 18, row, x, n);
 }
 
 float ck_dot_q8_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
@@ -433,7 +436,7 @@ float ck_dot_q8_0(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     if (path == CK_PATH_AVX512) return dot_q8_0_avx512(row, x, n);
     if (path == CK_PATH_AVX2) return dot_q8_0_avx2(row, x, n);
 #endif
-    return dot_generic(ck_dequant_q8_0, 34, row, x, n);
+    return dot_generic(ck_dequant_q8_0, 32, 34, row, x, n);
 }
 
 float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
@@ -442,12 +445,7 @@ float ck_dot_q4_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     if (path == CK_PATH_AVX512) return dot_q4_k_avx512(row, x, n);
     if (path == CK_PATH_AVX2) return dot_q4_k_avx2(row, x, n);
 #endif
-    float tmp[256], s = 0;
-    for (ptrdiff_t b = 0; b < n / 256; b++) {
-        ck_dequant_q4_k(row + b * 144, tmp, 256);
-        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
-    }
-    return s;
+    return dot_generic(ck_dequant_q4_k, 256, 144, row, x, n);
 }
 
 float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
@@ -456,12 +454,7 @@ float ck_dot_q6_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     if (path == CK_PATH_AVX512) return dot_q6_k_avx512(row, x, n);
     if (path == CK_PATH_AVX2) return dot_q6_k_avx2(row, x, n);
 #endif
-    float tmp[256], s = 0;
-    for (ptrdiff_t b = 0; b < n / 256; b++) {
-        ck_dequant_q6_k(row + b * 210, tmp, 256);
-        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
-    }
-    return s;
+    return dot_generic(ck_dequant_q6_k, 256, 210, row, x, n);
 }
 
 float ck_dot_q5_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
@@ -469,10 +462,5 @@ float ck_dot_q5_k(int path, const uint8_t *row, const float *x, ptrdiff_t n) {
     // One AVX2 kernel for both vector paths (every AVX-512 CPU has AVX2).
     if (fused_path(path) >= CK_PATH_AVX2) return dot_q5_k_avx2(row, x, n);
 #endif
-    float tmp[256], s = 0;
-    for (ptrdiff_t b = 0; b < n / 256; b++) {
-        ck_dequant_q5_k(row + b * 176, tmp, 256);
-        for (int j = 0; j < 256; j++) s += tmp[j] * x[b * 256 + j];
-    }
-    return s;
+    return dot_generic(ck_dequant_q5_k, 256, 176, row, x, n);
 }
