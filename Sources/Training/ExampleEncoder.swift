@@ -139,30 +139,45 @@ public struct ExampleEncoder: Sendable {
             throw DatasetError.invalid(
                 file: file, line: line, message: "the model has no chat template; use --template alpaca")
         }
-        func render(_ m: ArraySlice<ChatMessage>, _ generation: Bool) throws -> [Int] {
+        func text(_ m: [ChatMessage], _ generation: Bool) throws -> String {
             do {
-                let text = try template.render(
-                    messages: Array(m), addGenerationPrompt: generation, bosToken: tokenizer.bosToken,
+                return try template.render(
+                    messages: m, addGenerationPrompt: generation, bosToken: tokenizer.bosToken,
                     eosToken: tokenizer.eosToken)
-                return tokenizer.encode(text)
             } catch {
                 throw DatasetError.invalid(file: file, line: line, message: "\(error)")
             }
         }
-        let ids = try render(messages[...], false)
+        func isPrefix(_ a: [Int], of b: [Int]) -> Bool { a.count <= b.count && Array(b[..<a.count]) == a }
+        func notAPrefix(_ turn: Int) -> DatasetError {
+            .invalid(
+                file: file, line: line,
+                message: "the chat template does not render turn \(turn + 1) as a prefix of the conversation")
+        }
+        let ids = tokenizer.encode(try text(messages, false))
         var labels = [Int](repeating: EncodedExample.ignored, count: ids.count)
         if options.trainOnPrompt { labels = ids }
         for (i, m) in messages.enumerated() where m.role == "assistant" && !options.trainOnPrompt {
-            let start = try render(messages[..<i], true).count
-            let end = try render(messages[...i], false)
-            // The template must render a conversation as a prefix of its continuation.
-            guard end.count <= ids.count, Array(ids[..<end.count]) == end, start <= end.count else {
-                throw DatasetError.invalid(
-                    file: file, line: line,
-                    message: "the chat template does not render turn \(i + 1) as a prefix of the conversation")
+            let end = tokenizer.encode(try text(Array(messages[...i]), false))
+            // The turns before, with the generation prompt: what `lora generate --chat` would feed.
+            var start = tokenizer.encode(try text(Array(messages[..<i]), true))
+            if !isPrefix(start, of: end) {
+                // Templates can render the turns before differently on their own: SmolLM2's adds its
+                // default system prompt only before a first message, so an empty conversation has
+                // none. The prompt is then what the template puts before this turn's content.
+                var marked = Array(messages[...i])
+                marked[i].content = Self.contentMarker
+                let rendered = try text(marked, false)
+                guard let content = rendered.range(of: Self.contentMarker) else { throw notAPrefix(i) }
+                start = tokenizer.encode(String(rendered[..<content.lowerBound]))
             }
-            for p in start..<end.count { labels[p] = ids[p] }
+            // The template must render a conversation as a prefix of its continuation.
+            guard isPrefix(end, of: ids), isPrefix(start, of: end) else { throw notAPrefix(i) }
+            for p in start.count..<end.count { labels[p] = ids[p] }
         }
         return EncodedExample(ids: ids, labels: labels)
     }
+
+    /// Stands in for an assistant turn's content to find where the template puts it.
+    static let contentMarker = "\u{E000}swiftlora-assistant-content\u{E001}"
 }

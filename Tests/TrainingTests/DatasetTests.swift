@@ -129,6 +129,17 @@ import Tokenizers
         let spans = multi.ids.indices.filter { multi.labels[$0] != EncodedExample.ignored }.map { multi.ids[$0] }
         #expect(tokenizer.decode(spans) == "2<|im_end|>\n4<|im_end|>\n")
 
+        // A conversation the assistant opens: the template's default system prompt (which it adds
+        // before a first message, not to an empty conversation) is prompt, not learned.
+        let greeting = try encoder.encode(
+            .chat([
+                ChatMessage(role: "assistant", content: "Hello, how can I help?"),
+                ChatMessage(role: "user", content: "Hi"), ChatMessage(role: "assistant", content: "Sure."),
+            ]))
+        let greeted = greeting.ids.indices.filter { greeting.labels[$0] != -100 }.map { greeting.ids[$0] }
+        #expect(tokenizer.decode(greeted) == "Hello, how can I help?<|im_end|>\nSure.<|im_end|>\n")
+        #expect(tokenizer.decode(greeting.ids).hasPrefix("<|im_start|>system\nYou are a helpful AI assistant"))
+
         let all = ExampleEncoder(tokenizer: tokenizer, chatTemplate: template, options: .init(trainOnPrompt: true))
         #expect(try all.encode(.chat([ChatMessage(role: "assistant", content: "x")])).labels.allSatisfy { $0 != -100 })
     }
