@@ -31,6 +31,7 @@ struct TrainConfigFile: Decodable {
     var loraDropout: Double?
     var targetModules: LoRAConfig.TargetModules?
     var modulesToSave: [String]?
+    var ensureWeightTying: Bool?
     var useRSLoRA: Bool?
     var excludeModules: LoRAConfig.TargetModules?
     var rankPattern: [String: Int]?
@@ -65,6 +66,7 @@ struct TrainConfigFile: Decodable {
         case loraDropout = "lora_dropout"
         case targetModules = "target_modules"
         case modulesToSave = "modules_to_save"
+        case ensureWeightTying = "ensure_weight_tying"
         case useRSLoRA = "use_rslora"
         case excludeModules = "exclude_modules"
         case rankPattern = "rank_pattern"
@@ -112,6 +114,7 @@ struct TrainConfigFile: Decodable {
         // full-matched against module paths ("all-linear" excepted).
         targetModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .targetModules)
         modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        ensureWeightTying = try c.decodeIfPresent(Bool.self, forKey: .ensureWeightTying)
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA)
         excludeModules = try c.decodeIfPresent(LoRAConfig.TargetModules.self, forKey: .excludeModules)
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern)
@@ -153,6 +156,11 @@ struct TrainConfigFile: Decodable {
         }
         if let bias = file.bias, bias != "none" {
             throw CLIError("\(path): 'bias: \(bias)' is not implemented (bias terms stay frozen); use 'none'")
+        }
+        if file.ensureWeightTying == true, file.modulesToSave?.isEmpty == false {
+            throw CLIError(
+                "\(path): 'ensure_weight_tying: true' is not implemented (tied copies of modules_to_save); leave it false"
+            )
         }
         if file.fp16 == true {
             throw CLIError("\(path): 'fp16: true' is not implemented (float16 compute); use 'bf16: true'")

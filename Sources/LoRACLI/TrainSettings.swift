@@ -98,6 +98,7 @@ struct TrainSettings {
         let saved = pickOptional(
             command.modulesToSave, "--modules-to-save", file?.modulesToSave?.joined(separator: ","), "modules_to_save")
         lora.modulesToSave = saved.map { $0.split(separator: ",").map(String.init) }
+        lora.ensureWeightTying = file?.ensureWeightTying ?? false
 
         guard lora.r >= 1 else { throw CLIError("\(named("r")) must be at least 1, not \(lora.r)") }
         guard (0..<1).contains(lora.loraDropout) else {

@@ -636,5 +636,16 @@ import TestSupport
         try Data("max_steps: 1\nfp16: true\n".utf8).write(to: config)
         let fp16 = try train([])
         #expect(fp16.status != 0 && fp16.stderr.contains("error: \(config.path): 'fp16: true' is not implemented"))
+        // LoraConfig's ensure_weight_tying: false (PEFT's default, written in every adapter_config.json)
+        // is taken; true, with modules_to_save to tie, is refused by name.
+        try Data("max_steps: 1\nper_device_train_batch_size: 1\nensure_weight_tying: false\n".utf8).write(to: config)
+        let untied = try train([])
+        #expect(untied.status == 0, "\(untied.stderr)")
+        try Data("max_steps: 1\nmodules_to_save: [lm_head]\nensure_weight_tying: true\n".utf8).write(to: config)
+        let tied = try train([])
+        #expect(
+            tied.status != 0
+                && tied.stderr.contains("error: \(config.path): 'ensure_weight_tying: true' is not implemented"),
+            "\(tied.stderr)")
     }
 }
