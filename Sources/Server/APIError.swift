@@ -43,6 +43,11 @@ struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil)
     }
 
+    /// The client hung up before its reply (nginx's 499; the response is never delivered, only logged).
+    static let clientClosed = APIError(
+        status: .init(code: 499, reasonPhrase: "Client Closed Request"), message: "the client closed the connection",
+        type: "invalid_request_error", param: nil, code: nil)
+
 }
 
 extension APIError {

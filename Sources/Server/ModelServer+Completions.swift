@@ -66,9 +66,11 @@ extension ModelServer {
         } catch let error as BatchGeneratorError {
             throw APIError.busy("the server is busy: \(error)")
         }
-        context.note.adapter = fields.model
+        // An empty `model` is the base, and the reply names it, as OpenAI names the model used.
+        let model = fields.model.isEmpty ? baseName : fields.model
+        context.note.adapter = model
         let reply = Reply(
-            id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(), chat: chat, model: fields.model,
+            id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(), chat: chat, model: model,
             created: Int(Date().timeIntervalSince1970), promptTokens: promptIDs.count)
         if fields.stream == true {
             return streamed(reply, stream, request, context.note, includeUsage: fields.includeUsage)
@@ -83,6 +85,11 @@ extension ModelServer {
         }
         let finished = try await HangUpWatcher.watching(context.channel, onHangUp: { collect.cancel() }) {
             try await collect.value
+        }
+        if collect.isCancelled {
+            // How many tokens were generated before the sequence was cancelled is not known here.
+            context.note.tokens = nil
+            throw APIError.clientClosed
         }
         guard let result = finished else {
             throw APIError.server("generation ended without a result")
@@ -127,6 +134,7 @@ extension ModelServer {
                     try await writer.finish(nil)
                 } catch {
                     status = 499  // the client closed the connection
+                    if note.tokens == 0 { note.tokens = nil }  // the sequence was cancelled: count unknown
                     throw error
                 }
             })

@@ -18,6 +18,7 @@ struct ServerContext: RequestContext {
 /// logs the request itself (streams end after the response head is sent).
 final class RequestNote: @unchecked Sendable {
     var adapter = "-"
-    var tokens = 0
+    /// Tokens generated; `nil` when the client hung up and the count is not known.
+    var tokens: Int? = 0
     var loggedByHandler = false
 }

@@ -98,7 +98,7 @@ struct ServerMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         logger.info(
-            "\(request.method) \(request.uri.path) adapter=\(note.adapter) status=\(status) tokens=\(note.tokens) ms=\(String(format: "%.1f", ms))"
+            "\(request.method) \(request.uri.path) adapter=\(note.adapter) status=\(status) tokens=\(note.tokens.map(String.init) ?? "-") ms=\(String(format: "%.1f", ms))"
         )
     }
 }

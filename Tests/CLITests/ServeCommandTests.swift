@@ -122,6 +122,24 @@ import TestSupport
         #expect(streamed.contains(#""finish_reason":"cancelled""#), "\(streamed.suffix(300))")
     }
 
+    @Test func aClientThatHangsUpIsLoggedAs499() throws {
+        guard let gguf = try Fixtures.smolLM2GGUF() else { return }
+        let server = try Server(["--model", gguf.path])
+        // Long replies (end tokens banned) that curl gives up on after a second, streaming and not.
+        for stream in [false, true] {
+            let body =
+                #"{"model": "", "prompt": "Once upon a time", "max_tokens": 500, "logit_bias": {"0": -100, "1": -100, "2": -100}, "stream": \#(stream)}"#
+            _ = try Self.shell(
+                "curl -s --max-time 1 \(server.base)/v1/completions -H 'Content-Type: application/json' -d '\(body)'")
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        server.process.terminate()
+        server.process.waitUntilExit()
+        let log = String(decoding: server.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let lines = log.split(separator: "\n").filter { $0.contains("POST /v1/completions") }
+        #expect(lines.count == 2 && lines.allSatisfy { $0.contains("status=499 tokens=-") }, "\(log)")
+    }
+
     @Test func badSettingsStopTheServerWithOneLine() throws {
         guard let gguf = try Fixtures.smolLM2GGUF() else { return }
         let missing = try Lora.run(["serve", "--model", gguf.path, "--adapter", "x=/nonexistent/adapter"])

@@ -112,6 +112,13 @@ import TestSupport
             #expect((choiceText?["text"] as? String)?.contains(".") == false)
             #expect(choiceText?["finish_reason"] as? String == "stop")
 
+            // An empty model is the base, and the reply names the base.
+            let unnamed = try LiveServer.object(
+                try await live.send(
+                    "POST", "v1/completions", json: #"{"model": "", "prompt": "Hi", "max_tokens": 1}"#
+                ).body)
+            #expect(unnamed["model"] as? String == loaded.name)
+
             // logit_bias: +100 forces a token; -100 bans the one greedy decoding would pick.
             let paris = loaded.tokenizer.encode(" Paris")[0]
             func completionText(_ bias: String) async throws -> String? {
