@@ -67,10 +67,13 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
             let c = try decoder.singleValueContainer()
             if let b = try? c.decode(Bool.self) {
                 self = b ? .kaiming : .none
-            } else if try c.decode(String.self) == "gaussian" {
-                self = .gaussian
             } else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported init_lora_weights")
+                let name = try c.decode(String.self)
+                guard name == "gaussian" else {
+                    throw DecodingError.dataCorruptedError(
+                        in: c, debugDescription: "'\(name)' is not implemented (true, false or gaussian)")
+                }
+                self = .gaussian
             }
         }
 

@@ -308,10 +308,12 @@ struct MetricsLog {
     mutating func append(_ p: LoRATrainer.Progress) throws {
         let eval = p.evalLoss.map { String(format: #", "eval_loss": %.6f"#, $0) } ?? ""
         let head = String(format: #"{"step": %d, "epoch": %.4f, "loss": %.6f"#, p.step, p.epoch, p.loss)
-        let tail = String(
-            format:
-                #", "learning_rate": %.8g, "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
-            p.learningRate, p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
+        // The learning rate as its shortest float32 text (2e-4 is "0.0002", not "0.00019999999").
+        let tail =
+            #", "learning_rate": \#(p.learningRate)"#
+            + String(
+                format: #", "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
+                p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
         let line = head + eval + tail + "\n"
         try handle.write(contentsOf: Data(line.utf8))
     }

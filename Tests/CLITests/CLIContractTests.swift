@@ -641,6 +641,16 @@ import TestSupport
         try Data("max_steps: 1\nper_device_train_batch_size: 1\nensure_weight_tying: false\n".utf8).write(to: config)
         let untied = try train([])
         #expect(untied.status == 0, "\(untied.stderr)")
+        // metrics.jsonl gives the learning rate as its shortest float32 text (2e-4, not 0.00019999999).
+        let metrics = try String(
+            contentsOf: folder.appendingPathComponent("run-\(runs)/metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains(#""learning_rate": 0.0002,"#), "\(metrics)")
+        try Data("init_lora_weights: pissa\n".utf8).write(to: config)
+        let pissa = try train([])
+        #expect(
+            pissa.status != 0
+                && pissa.stderr.contains("'init_lora_weights' 'pissa' is not implemented (true, false or gaussian)"),
+            "\(pissa.stderr)")
         try Data("max_steps: 1\nmodules_to_save: [lm_head]\nensure_weight_tying: true\n".utf8).write(to: config)
         let tied = try train([])
         #expect(
