@@ -50,6 +50,9 @@ final class AdapterRegistry: @unchecked Sendable {
             throw APIError.badRequest("'path' must be a relative path inside the adapter directory", param: "path")
         }
         let resolved = root.appendingPathComponent(path).resolvingSymlinksInPath().standardizedFileURL
+        guard resolved.path != root.path else {
+            throw APIError.badRequest("'path' is the adapter directory itself; name a folder in it", param: "path")
+        }
         guard resolved.path.hasPrefix(root.path + "/") else {
             throw APIError.badRequest("'path' leads outside the adapter directory", param: "path")
         }
@@ -58,7 +61,9 @@ final class AdapterRegistry: @unchecked Sendable {
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError.badRequest("cannot load adapter '\(path)': \(error)", param: "path")
+            // Paths in the message are told relative to the adapter directory, which clients do not see.
+            let reason = "\(error)".replacingOccurrences(of: root.path + "/", with: "")
+            throw APIError.badRequest("cannot load adapter '\(path)': \(reason)", param: "path")
         }
     }
 

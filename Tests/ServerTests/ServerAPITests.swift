@@ -409,6 +409,15 @@ import TestSupport
             #expect(try await load("a", outside.path) == 400)
             #expect(try await load("a", "escape") == 400)
             #expect(try await load("a", "team/missing") == 400)
+            // Errors tell paths relative to the adapter directory, and "." is not an adapter folder.
+            let missing = try await live.send(
+                "POST", "v1/adapters", json: #"{"name": "a", "path": "team/missing"}"#)
+            let missingText =
+                (try LiveServer.object(missing.body)["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(missingText.contains("team/missing/adapter_config.json: no such file"), "\(missingText)")
+            #expect(!missingText.contains(root.path) && missingText.contains("team/missing"), "\(missingText)")
+            let itself = try await live.send("POST", "v1/adapters", json: #"{"name": "a", "path": "."}"#)
+            #expect(String(decoding: itself.body, as: UTF8.self).contains("the adapter directory itself"))
             #expect(try await load("bad name", "team/qv") == 400)
             #expect(try await load("a", "team/qv") == 201)
             #expect(try await load("a", "team/qv") == 400, "the name is taken")
