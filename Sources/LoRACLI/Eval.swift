@@ -32,7 +32,7 @@ struct Eval: ParsableCommand {
         let map = try parseFieldMap(fieldMap)
         let loaded = try modelOptions.load()
         try adapters.attach(to: loaded)
-        let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
+        let rows = try DatasetReader.read(URL(fileURLWithPath: data), name: data, format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
             options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: maxSeqLen))

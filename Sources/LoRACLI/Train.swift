@@ -96,7 +96,7 @@ struct Train: ParsableCommand {
             log("warning: --save-total-limit has nothing to limit without --save-steps (no checkpoints during the run)")
         }
         let loaded = try modelOptions.load()
-        let rows = try DatasetReader.read(URL(fileURLWithPath: data), format: datasetFormat, fieldMap: map)
+        let rows = try DatasetReader.read(URL(fileURLWithPath: data), name: data, format: datasetFormat, fieldMap: map)
         let encoder = ExampleEncoder(
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
             options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: settings.maxSeqLen))
@@ -123,7 +123,8 @@ struct Train: ParsableCommand {
 
         var p = settings.parameters
         if let evalData {
-            let evalRows = try DatasetReader.read(URL(fileURLWithPath: evalData), format: datasetFormat, fieldMap: map)
+            let evalRows = try DatasetReader.read(
+                URL(fileURLWithPath: evalData), name: evalData, format: datasetFormat, fieldMap: map)
             let (evalExamples, evalSummary) = try encoder.encode(evalRows, file: evalData)
             log(
                 "\(evalData) (eval): \(evalSummary.examples) examples, \(evalSummary.labelledTokens) tokens scored; "

@@ -15,16 +15,17 @@ public enum DatasetReader {
     /// format (see ``DatasetFormat``).
     ///
     /// Lines may end in "\n", "\r\n" or "\r", and the file may start with a UTF-8 byte order mark.
-    public static func read(_ url: URL, format: DatasetFormat = .auto, fieldMap: [String: String] = [:]) throws
-        -> [DatasetRow]
-    {
+    /// Errors name the file as `name` (the path as the user gave it), else by its full path.
+    public static func read(
+        _ url: URL, name: String? = nil, format: DatasetFormat = .auto, fieldMap: [String: String] = [:]
+    ) throws -> [DatasetRow] {
         if let unknown = fieldMap.keys.sorted().first(where: { !DatasetFormat.auto.fields.contains($0) }) {
             throw DatasetError.unknownField(unknown)
         }
-        let path = url.path
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let path = name ?? url.path
+        guard let data = FileManager.default.contents(atPath: url.path) else {
             var isFolder: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
             throw DatasetError.unreadable(
                 path, !exists ? "no such file" : isFolder.boolValue ? "a folder, not a data file" : "cannot be read")
         }

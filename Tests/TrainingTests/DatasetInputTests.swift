@@ -34,6 +34,17 @@ import Tokenizers
         }
     }
 
+    @Test func errorsNameTheFileAsGiven() throws {
+        let url = try write(#"{"instruction": "a", "output": "b"}"# + "\n", "named.jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        #expect(throws: DatasetError.invalid(file: "data/named.jsonl", line: 1, message: "missing field 'input'")) {
+            try DatasetReader.read(url, name: "data/named.jsonl")
+        }
+        #expect(throws: DatasetError.invalid(file: url.path, line: 1, message: "missing field 'input'")) {
+            try DatasetReader.read(url)
+        }
+    }
+
     @Test func windowsLineEndings() throws {
         let jsonl = try write("{\"text\": \"a\"}\r\n\r\n{\"text\": \"b\\r\\n\"}\r\n{\"text\": \"c\"}\r", "crlf.jsonl")
         let rows = try DatasetReader.read(jsonl)
