@@ -149,11 +149,6 @@ public struct ExampleEncoder: Sendable {
             }
         }
         func isPrefix(_ a: [Int], of b: [Int]) -> Bool { a.count <= b.count && Array(b[..<a.count]) == a }
-        func notAPrefix(_ turn: Int) -> DatasetError {
-            .invalid(
-                file: file, line: line,
-                message: "the chat template does not render turn \(turn + 1) as a prefix of the conversation")
-        }
         let ids = tokenizer.encode(try text(messages, false))
         var labels = [Int](repeating: EncodedExample.ignored, count: ids.count)
         if options.trainOnPrompt { labels = ids }
@@ -164,15 +159,22 @@ public struct ExampleEncoder: Sendable {
             if !isPrefix(start, of: end) {
                 // Templates can render the turns before differently on their own: SmolLM2's adds its
                 // default system prompt only before a first message, so an empty conversation has
-                // none. The prompt is then what the template puts before this turn's content.
+                // none. The prompt is then what the template puts before this turn's content, when
+                // that is a prefix (else the count above stands, as it always has).
                 var marked = Array(messages[...i])
                 marked[i].content = Self.contentMarker
                 let rendered = try text(marked, false)
-                guard let content = rendered.range(of: Self.contentMarker) else { throw notAPrefix(i) }
-                start = tokenizer.encode(String(rendered[..<content.lowerBound]))
+                if let content = rendered.range(of: Self.contentMarker) {
+                    let before = tokenizer.encode(String(rendered[..<content.lowerBound]))
+                    if isPrefix(before, of: end) { start = before }
+                }
             }
             // The template must render a conversation as a prefix of its continuation.
-            guard isPrefix(end, of: ids), isPrefix(start, of: end) else { throw notAPrefix(i) }
+            guard isPrefix(end, of: ids), start.count <= end.count else {
+                throw DatasetError.invalid(
+                    file: file, line: line,
+                    message: "the chat template does not render turn \(i + 1) as a prefix of the conversation")
+            }
             for p in start.count..<end.count { labels[p] = ids[p] }
         }
         return EncodedExample(ids: ids, labels: labels)
