@@ -155,18 +155,24 @@ public struct ExampleEncoder: Sendable {
         for (i, m) in messages.enumerated() where m.role == "assistant" && !options.trainOnPrompt {
             let end = tokenizer.encode(try text(Array(messages[...i]), false))
             // The turns before, with the generation prompt: what `lora generate --chat` would feed.
-            var start = tokenizer.encode(try text(Array(messages[..<i]), true))
-            if !isPrefix(start, of: end) {
-                // Templates can render the turns before differently on their own: SmolLM2's adds its
-                // default system prompt only before a first message, so an empty conversation has
-                // none. The prompt is then what the template puts before this turn's content, when
-                // that is a prefix (else the count above stands, as it always has).
+            let prompt = Result { tokenizer.encode(try text(Array(messages[..<i]), true)) }
+            var start = (try? prompt.get()) ?? []
+            if (try? prompt.get()).map({ !isPrefix($0, of: end) }) ?? true {
+                // Templates can render the turns before differently on their own, or not at all:
+                // SmolLM2's adds its default system prompt only before a first message, so an empty
+                // conversation has none, and Qwen2.5's cannot render an empty one. The prompt is then
+                // what the template puts before this turn's content, when that is a prefix (else the
+                // count above stands, as it always has, or its rendering error is reported).
                 var marked = Array(messages[...i])
                 marked[i].content = Self.contentMarker
                 let rendered = try text(marked, false)
-                if let content = rendered.range(of: Self.contentMarker) {
-                    let before = tokenizer.encode(String(rendered[..<content.lowerBound]))
-                    if isPrefix(before, of: end) { start = before }
+                if let content = rendered.range(of: Self.contentMarker),
+                    case let before = tokenizer.encode(String(rendered[..<content.lowerBound])),
+                    isPrefix(before, of: end)
+                {
+                    start = before
+                } else {
+                    start = try prompt.get()
                 }
             }
             // The template must render a conversation as a prefix of its continuation.

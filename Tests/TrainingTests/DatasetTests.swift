@@ -139,6 +139,16 @@ import Tokenizers
         let greeted = greeting.ids.indices.filter { greeting.labels[$0] != -100 }.map { greeting.ids[$0] }
         #expect(tokenizer.decode(greeted) == "Hello, how can I help?<|im_end|>\nSure.<|im_end|>\n")
         #expect(tokenizer.decode(greeting.ids).hasPrefix("<|im_start|>system\nYou are a helpful AI assistant"))
+        // A template that cannot render an empty conversation (Qwen2.5's reads messages[0]) still
+        // masks a conversation the assistant opens.
+        let strict = try ChatTemplate(
+            "{{ '<|im_start|>system\\n' + (messages[0]['role'] == 'system' and messages[0]['content'] or 'Hi.') + '<|im_end|>\\n' }}"
+                + "{% for m in messages %}{% if m.role != 'system' %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endif %}{% endfor %}"
+                + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+        let opened = try ExampleEncoder(tokenizer: tokenizer, chatTemplate: strict).encode(
+            .chat([ChatMessage(role: "assistant", content: "Hello."), ChatMessage(role: "user", content: "Hi")]))
+        let openedLearned = opened.ids.indices.filter { opened.labels[$0] != -100 }.map { opened.ids[$0] }
+        #expect(tokenizer.decode(openedLearned) == "Hello.<|im_end|>\n")
 
         let all = ExampleEncoder(tokenizer: tokenizer, chatTemplate: template, options: .init(trainOnPrompt: true))
         #expect(try all.encode(.chat([ChatMessage(role: "assistant", content: "x")])).labels.allSatisfy { $0 != -100 })
