@@ -2,6 +2,7 @@
 // compiler vectorizes; on x86-64 Linux each is compiled for AVX-512, AVX2 and baseline and the
 // loader picks one (target_clones). No contraction: a*b+c stays two roundings, as numpy does.
 #include "ckernels.h"
+#include "kquant.h"
 #include <string.h>
 
 #pragma clang fp contract(off)
@@ -87,17 +88,6 @@ CK_CLONES void ck_dequant_q4_1(const uint8_t *src, float *dst, ptrdiff_t n) {
             y[j] = (float)(qs[j] & 0x0f) * d + m;
             y[j + 16] = (float)(qs[j] >> 4) * d + m;
         }
-    }
-}
-
-// The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (K-quants).
-static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
     }
 }
 

@@ -1,6 +1,7 @@
 // Fused dequantize-and-dot for the common GGUF formats (decode's matrix-vector products).
 // Per block, Σ (d·q + m)·x = d·Σ q·x + m·Σ x: one multiply per element instead of two.
 #include "ckernels.h"
+#include "kquant.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -107,8 +108,7 @@ __attribute__((target("avx512f,avx512bw,fma,f16c"))) static float dot_q4_k_avx51
             for (int half = 0; half < 2; half++) {
                 int j = 2 * c + half;
                 uint8_t sc, m;
-                if (j < 4) { sc = scales[j] & 63; m = scales[j + 4] & 63; }
-                else { sc = (scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4); m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4); }
+                scale_min_k4(j, scales, &sc, &m);
                 const float *xs = xb + 64 * c + 32 * half;
                 __m512i w0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 32 * c)));
                 __m512i w1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 32 * c + 16)));
@@ -233,11 +233,9 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_q8_0_avx2(const uint8_
 
 // The 6-bit scales and mins of a K-quant block's 8 sub-blocks (Q4_K, Q5_K), times d and dmin.
 static inline void k_scales(const uint8_t *blk, float d, float dmin, float dsc[8], float dm[8]) {
-    const uint8_t *q = blk + 4;
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
-        if (j < 4) { sc = q[j] & 63; m = q[j + 4] & 63; }
-        else { sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4); m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+        scale_min_k4(j, blk + 4, &sc, &m);
         dsc[j] = d * sc;
         dm[j] = dmin * m;
     }

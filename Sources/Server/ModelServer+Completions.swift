@@ -117,6 +117,7 @@ extension ModelServer {
                         ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
                 }
                 var status = 200
+                note.tokens = nil  // not known until the result gives it (a client may hang up first)
                 defer { ServerMiddleware.log(logger, request, note, status: status, since: start) }
                 do {
                     try await send(reply.chunk(delta: "", first: true, finish: nil))
@@ -134,7 +135,6 @@ extension ModelServer {
                     try await writer.finish(nil)
                 } catch {
                     status = 499  // the client closed the connection
-                    if note.tokens == 0 { note.tokens = nil }  // the sequence was cancelled: count unknown
                     throw error
                 }
             })

@@ -47,6 +47,10 @@ public enum Fixtures {
         return nil
     }
 
+    /// A request field banning SmolLM2's end tokens (<|endoftext|>, <|im_start|>, <|im_end|>: ids
+    /// 0, 1, 2), so that a sampled reply runs to its max_tokens.
+    public static let smolLM2NoEndBias = #""logit_bias": {"0": -100, "1": -100, "2": -100}"#
+
     /// Whether real-model tests should run (the model is present, or required).
     public static var hasSmolLM2: Bool { (try? smolLM2GGUF()) != nil || requireModels }
 

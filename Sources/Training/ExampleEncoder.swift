@@ -156,24 +156,25 @@ public struct ExampleEncoder: Sendable {
             let end = tokenizer.encode(try text(Array(messages[...i]), false))
             // The turns before, with the generation prompt: what `lora generate --chat` would feed.
             let prompt = Result { tokenizer.encode(try text(Array(messages[..<i]), true)) }
-            var start = (try? prompt.get()) ?? []
-            if (try? prompt.get()).map({ !isPrefix($0, of: end) }) ?? true {
-                // Templates can render the turns before differently on their own, or not at all:
-                // SmolLM2's adds its default system prompt only before a first message, so an empty
-                // conversation has none, and Qwen2.5's cannot render an empty one. The prompt is then
-                // what the template puts before this turn's content, when that is a prefix (else the
-                // count above stands, as it always has, or its rendering error is reported).
+            // What the template puts before this turn's content.
+            func beforeContent() throws -> [Int]? {
                 var marked = Array(messages[...i])
                 marked[i].content = Self.contentMarker
                 let rendered = try text(marked, false)
-                if let content = rendered.range(of: Self.contentMarker),
-                    case let before = tokenizer.encode(String(rendered[..<content.lowerBound])),
-                    isPrefix(before, of: end)
-                {
-                    start = before
-                } else {
-                    start = try prompt.get()
+                return rendered.range(of: Self.contentMarker).map {
+                    tokenizer.encode(String(rendered[..<$0.lowerBound]))
                 }
+            }
+            let start: [Int]
+            if case .success(let ids) = prompt, isPrefix(ids, of: end) {
+                start = ids
+            } else if let before = try beforeContent(), isPrefix(before, of: end) {
+                // Templates can render the turns before differently on their own, or not at all:
+                // SmolLM2's adds its default system prompt only before a first message, so an empty
+                // conversation has none, and Qwen2.5's cannot render an empty one.
+                start = before
+            } else {
+                start = try prompt.get()  // the count stands, as it always has, or the rendering error is told
             }
             // The template must render a conversation as a prefix of its continuation.
             guard isPrefix(end, of: ids), start.count <= end.count else {

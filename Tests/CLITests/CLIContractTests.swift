@@ -625,19 +625,11 @@ import TestSupport
         #expect(fromFile.stderr.contains("trainable params: 1,792 "))
         let overridden = try train(["--max-steps", "3", "--rank", "2"])
         #expect(overridden.stderr.contains("step 3/3") && overridden.stderr.contains("trainable params: 896 "))
-        try Data("max_steps: 2\nnum_epochs: 3\n".utf8).write(to: config)
-        let unknown = try train([])
-        #expect(unknown.status != 0)
-        #expect(unknown.stderr.contains("error: \(config.path): unknown key 'num_epochs'"))
-        // TrainingArguments' precision switches: bf16 is taken, fp16 is refused by name.
+        // TrainingArguments' bf16 is taken, and LoraConfig's ensure_weight_tying: false (PEFT's
+        // default, written in every adapter_config.json).
         try Data("max_steps: 1\nper_device_train_batch_size: 1\nbf16: true\n".utf8).write(to: config)
         let bf16 = try train([])
         #expect(bf16.status == 0 && bf16.stderr.contains("bf16: GEMMs with the frozen weights in bfloat16"))
-        try Data("max_steps: 1\nfp16: true\n".utf8).write(to: config)
-        let fp16 = try train([])
-        #expect(fp16.status != 0 && fp16.stderr.contains("error: \(config.path): 'fp16: true' is not implemented"))
-        // LoraConfig's ensure_weight_tying: false (PEFT's default, written in every adapter_config.json)
-        // is taken; true, with modules_to_save to tie, is refused by name.
         try Data("max_steps: 1\nper_device_train_batch_size: 1\nensure_weight_tying: false\n".utf8).write(to: config)
         let untied = try train([])
         #expect(untied.status == 0, "\(untied.stderr)")
@@ -645,17 +637,22 @@ import TestSupport
         let metrics = try String(
             contentsOf: folder.appendingPathComponent("run-\(runs)/metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains(#""learning_rate": 0.0002,"#), "\(metrics)")
-        try Data("init_lora_weights: pissa\n".utf8).write(to: config)
-        let pissa = try train([])
-        #expect(
-            pissa.status != 0
-                && pissa.stderr.contains("'init_lora_weights' 'pissa' is not implemented (true, false or gaussian)"),
-            "\(pissa.stderr)")
-        try Data("max_steps: 1\nmodules_to_save: [lm_head]\nensure_weight_tying: true\n".utf8).write(to: config)
-        let tied = try train([])
-        #expect(
-            tied.status != 0
-                && tied.stderr.contains("error: \(config.path): 'ensure_weight_tying: true' is not implemented"),
-            "\(tied.stderr)")
+        // Refused by name: an unknown key, fp16, an init PEFT has and we do not, and
+        // ensure_weight_tying: true with modules_to_save to tie.
+        for (yaml, message) in [
+            ("max_steps: 2\nnum_epochs: 3\n", "unknown key 'num_epochs'"),
+            ("max_steps: 1\nfp16: true\n", "'fp16: true' is not implemented"),
+            ("init_lora_weights: pissa\n", "'init_lora_weights' 'pissa' is not implemented (true, false or gaussian)"),
+            (
+                "max_steps: 1\nmodules_to_save: [lm_head]\nensure_weight_tying: true\n",
+                "'ensure_weight_tying: true' is not implemented"
+            ),
+        ] {
+            try Data(yaml.utf8).write(to: config)
+            let refused = try train([])
+            #expect(
+                refused.status != 0 && refused.stderr.contains("error: \(config.path): \(message)"), "\(refused.stderr)"
+            )
+        }
     }
 }

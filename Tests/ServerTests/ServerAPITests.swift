@@ -13,10 +13,6 @@ import TestSupport
         var greedy_text: String
     }
 
-    /// A request field banning SmolLM2's end tokens (<|endoftext|>, <|im_start|>, <|im_end|>), so a
-    /// sampled reply runs to its max_tokens.
-    static let noEnd = #""logit_bias": {"0": -100, "1": -100, "2": -100}"#
-
     static func chat(_ model: String, _ content: String, extra: String = "") -> String {
         let message = String(
             data: try! JSONSerialization.data(withJSONObject: content, options: .fragmentsAllowed), encoding: .utf8)!
@@ -306,7 +302,8 @@ import TestSupport
                 try await live.send(
                     "POST", "v1/chat/completions",
                     json: ServerAPITests.chat(
-                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, \#(Self.noEnd)"#),
+                        loaded.name, "Tell me a long story.",
+                        extra: #", "max_tokens": 500, \#(Fixtures.smolLM2NoEndBias)"#),
                     headers: key)
             }
             var busy: (status: Int, headers: [String: String], body: Data)?
@@ -345,7 +342,7 @@ import TestSupport
             // curl asks for a 500-token reply and hangs up after a second.
             let body = ServerAPITests.chat(
                 loaded.name, "Tell me a long story.",
-                extra: #", "max_tokens": 500, \#(Self.noEnd), "stream": \#(streaming)"#)
+                extra: #", "max_tokens": 500, \#(Fixtures.smolLM2NoEndBias), "stream": \#(streaming)"#)
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             curl.arguments = [
@@ -374,7 +371,8 @@ import TestSupport
                 try await live.send(
                     "POST", "v1/chat/completions",
                     json: ServerAPITests.chat(
-                        loaded.name, "Tell me a long story.", extra: #", "max_tokens": 500, \#(Self.noEnd)"#)
+                        loaded.name, "Tell me a long story.",
+                        extra: #", "max_tokens": 500, \#(Fixtures.smolLM2NoEndBias)"#)
                 ).body)
             let choice = (reply["choices"] as? [[String: Any]])?.first
             let tokens = (reply["usage"] as? [String: Int])?["completion_tokens"] ?? 500
