@@ -102,13 +102,14 @@ struct Train: ParsableCommand {
             options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: settings.maxSeqLen))
         let (examples, summary) = try encoder.encode(rows, file: data)
         log(
-            "\(data): \(summary.examples) examples, \(summary.tokens) tokens (\(summary.labelledTokens) learned); "
-                + "\(summary.truncated) truncated to \(settings.maxSeqLen), "
-                + "\(summary.skipped) skipped (nothing to learn)")
+            "\(data): \(summary.examples) examples (\(summary.truncated) truncated to \(settings.maxSeqLen)), "
+                + "\(summary.tokens) tokens (\(summary.labelledTokens) learned); "
+                + "\(summary.skipped) skipped (nothing to learn\(Self.cutOff(summary)))")
         guard !examples.isEmpty else {
             throw CLIError(
                 "\(data): no row has a token to learn (\(summary.skipped) skipped: empty, all prompt, or a conversation "
-                    + "without an assistant turn\(trainOnPrompt ? "" : "; --train-on-prompt learns the prompts too"))")
+                    + "without an assistant turn\(Self.cutOff(summary))"
+                    + "\(trainOnPrompt ? "" : "; --train-on-prompt learns the prompts too"))")
         }
 
         var config = settings.lora
@@ -127,8 +128,9 @@ struct Train: ParsableCommand {
                 URL(fileURLWithPath: evalData), name: evalData, format: datasetFormat, fieldMap: map)
             let (evalExamples, evalSummary) = try encoder.encode(evalRows, file: evalData)
             log(
-                "\(evalData) (eval): \(evalSummary.examples) examples, \(evalSummary.labelledTokens) tokens scored; "
-                    + "\(evalSummary.truncated) truncated, \(evalSummary.skipped) skipped (nothing to score)")
+                "\(evalData) (eval): \(evalSummary.examples) examples (\(evalSummary.truncated) truncated), "
+                    + "\(evalSummary.labelledTokens) tokens scored; "
+                    + "\(evalSummary.skipped) skipped (nothing to score\(Self.cutOff(evalSummary)))")
             guard !evalExamples.isEmpty else { throw CLIError("\(evalData): no row has anything to score") }
             p.evalExamples = evalExamples
         }
@@ -191,6 +193,11 @@ struct Train: ParsableCommand {
                     format: "done: %d steps in %.0fs, final loss %.4f; adapter in %@/adapter", last.step, last.elapsed,
                     last.loss, out))
         }
+    }
+
+    /// The skip reason's tail for rows whose learned tokens all lay beyond the length limit.
+    static func cutOff(_ summary: ExampleEncoder.Summary) -> String {
+        summary.skippedAfterTruncation == 0 ? "" : "; \(summary.skippedAfterTruncation) of them only past --max-seq-len"
     }
 
     /// OUT must be a folder or not exist yet; a folder holding another run is only continued

@@ -26,7 +26,8 @@ public struct EncodedExample: Sendable, Equatable {
 /// them with the chat template would ignore the choice). Prompt/completion and text rows are used
 /// as they are under either style: neither template applies to them, so the choice changes nothing.
 /// Rows longer than `maxSequenceLength` are truncated; rows left with no predicted token (see
-/// ``EncodedExample/targetCount``) are skipped; both are counted.
+/// ``EncodedExample/targetCount``) are skipped; each row is counted once, as kept (perhaps
+/// truncated) or skipped.
 public struct ExampleEncoder: Sendable {
     public enum PromptStyle: String, Sendable {
         case chatTemplate = "chat"
@@ -47,8 +48,12 @@ public struct ExampleEncoder: Sendable {
     /// What encoding a dataset did.
     public struct Summary: Sendable, Equatable {
         public var examples = 0
+        /// Kept examples that were cut to `maxSequenceLength`.
         public var truncated = 0
+        /// Rows with no token to learn (not among ``examples``).
         public var skipped = 0
+        /// The skipped rows that had tokens to learn until truncation cut them off.
+        public var skippedAfterTruncation = 0
         public var tokens = 0
         /// Tokens the loss predicts (the sum of ``EncodedExample/targetCount``).
         public var labelledTokens = 0
@@ -80,15 +85,18 @@ public struct ExampleEncoder: Sendable {
         var out: [EncodedExample] = []
         for row in rows {
             var e = try encode(row.example, file: file, line: row.line)
-            if e.ids.count > options.maxSequenceLength {
+            let cut = e.ids.count > options.maxSequenceLength
+            let learnedBeforeCut = e.targetCount > 0
+            if cut {
                 e.ids.removeLast(e.ids.count - options.maxSequenceLength)
                 e.labels.removeLast(e.labels.count - options.maxSequenceLength)
-                summary.truncated += 1
             }
             if e.targetCount == 0 {
                 summary.skipped += 1
+                if learnedBeforeCut { summary.skippedAfterTruncation += 1 }
                 continue
             }
+            if cut { summary.truncated += 1 }
             summary.examples += 1
             summary.tokens += e.ids.count
             summary.labelledTokens += e.targetCount

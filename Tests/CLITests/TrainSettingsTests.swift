@@ -57,6 +57,18 @@ import TestSupport
         ])
         #expect(none.status != 0 && none.stderr.contains("unanswered.jsonl: no row has a token to learn"))
         try? FileManager.default.removeItem(at: folder.appendingPathComponent("out"))
+        // A row whose answer lies wholly past --max-seq-len is skipped, and the message says why.
+        let longPrompt = folder.appendingPathComponent("long.jsonl")
+        let row = #"{"prompt": "\#(String(repeating: "word ", count: 40))", "completion": "end"}"#
+        try Data(row.utf8 + [10]).write(to: longPrompt)
+        let cut = try Lora.run([
+            "train", "--model", Fixtures.url("tiny-llama").path, "--data", longPrompt.path, "--out",
+            folder.appendingPathComponent("out").path, "--max-seq-len", "8",
+        ])
+        #expect(cut.status != 0 && cut.stderr.contains("1 skipped: empty, all prompt"), "\(cut.stderr)")
+        #expect(cut.stderr.contains("1 of them only past --max-seq-len"), "\(cut.stderr)")
+        #expect(cut.stderr.contains("long.jsonl: 0 examples (0 truncated to 8)"), "\(cut.stderr)")
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent("out"))
         for (arguments, message) in cases {
             let out = try Self.train(folder, arguments)
             #expect(

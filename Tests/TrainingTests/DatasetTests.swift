@@ -167,14 +167,14 @@ import Tokenizers
         let long = DatasetRow(
             example: .alpaca(instruction: String(repeating: "long ", count: 60), input: "", output: "x"), line: 2)
         let (keptLong, longSummary) = try classic.encode([long], file: "rows")
-        #expect(keptLong.isEmpty && longSummary.truncated == 1 && longSummary.skipped == 1)
+        #expect(keptLong.isEmpty && longSummary.truncated == 0 && longSummary.skipped == 1 && longSummary.skippedAfterTruncation == 1)
         let rows = [
             DatasetRow(example: .text(String(repeating: "word ", count: 100)), line: 1),
             DatasetRow(example: .promptCompletion(prompt: "2+2=", completion: "4"), line: 3),
         ]
         let plain = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil, options: .init(maxSequenceLength: 40))
         let (kept, summary) = try plain.encode(rows, file: "rows")
-        #expect(summary.truncated == 1 && summary.skipped == 0)  // the text row
+        #expect(summary.truncated == 1 && summary.skipped == 0 && summary.skippedAfterTruncation == 0)  // the text row
         #expect(kept.count == 2 && kept.allSatisfy { $0.ids.count <= 40 })
         let noTemplate = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil)
         #expect(throws: DatasetError.self) { try noTemplate.encode(.chat([ChatMessage(role: "user", content: "x")])) }
