@@ -161,7 +161,9 @@ import Tokenizers
 
         let short = ExampleEncoder(tokenizer: tokenizer, chatTemplate: nil, options: .init(maxSequenceLength: 1))
         let (cut, cutSummary) = try short.encode([DatasetRow(example: .text(text), line: 1)], file: "text")
-        #expect(cut.isEmpty && cutSummary.truncated == 0 && cutSummary.skipped == 1 && cutSummary.skippedAfterTruncation == 1)
+        #expect(
+            cut.isEmpty && cutSummary.truncated == 0 && cutSummary.skipped == 1
+                && cutSummary.skippedAfterTruncation == 1)
     }
 
     @Test func alpacaTemplateRefusesOtherRows() throws {

@@ -167,7 +167,9 @@ import Tokenizers
         let long = DatasetRow(
             example: .alpaca(instruction: String(repeating: "long ", count: 60), input: "", output: "x"), line: 2)
         let (keptLong, longSummary) = try classic.encode([long], file: "rows")
-        #expect(keptLong.isEmpty && longSummary.truncated == 0 && longSummary.skipped == 1 && longSummary.skippedAfterTruncation == 1)
+        #expect(
+            keptLong.isEmpty && longSummary.truncated == 0 && longSummary.skipped == 1
+                && longSummary.skippedAfterTruncation == 1)
         let rows = [
             DatasetRow(example: .text(String(repeating: "word ", count: 100)), line: 1),
             DatasetRow(example: .promptCompletion(prompt: "2+2=", completion: "4"), line: 3),
