@@ -46,7 +46,7 @@ extension LoRAAdapter {
             let names = LlamaProjection.allCases.map(\.rawValue).joined(separator: ", ")
             throw LoRAError.invalidConfig(
                 "LoRA configuration",
-                "target_modules \(Self.describe(config.targetModules)) (with exclude_modules and layers_to_transform) "
+                "target_modules \(config.targetModules) (with exclude_modules and layers_to_transform) "
                     + "matches no module of the model (names: \(names), all-linear; paths look like "
                     + "\(LlamaProjection.qProj.modulePath(layer: 0)); a regular expression must match a whole path)")
         }
@@ -88,14 +88,6 @@ extension LoRAAdapter {
             saved[module.modulePath] = model.baseWeight(of: module).dequantized()
         }
         return LoRAAdapter(config: config, modules: modules, savedModules: saved)
-    }
-
-    static func describe(_ targets: LoRAConfig.TargetModules) -> String {
-        switch targets {
-        case .names(let names): "[\(names.joined(separator: ", "))]"
-        case .regex(let pattern): "'\(pattern)'"
-        case .allLinear: "all-linear"
-        }
     }
 
     /// Values in the adapter (all of them train): LoRA pairs and modules to save.

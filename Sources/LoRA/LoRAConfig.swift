@@ -34,10 +34,19 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     /// Which modules get adapters: a list of names matched as PEFT does (the whole module path
     /// or its last components), a regular expression full-matched against the path, or every
     /// linear layer except the output head.
-    public enum TargetModules: Sendable, Equatable, Codable {
+    public enum TargetModules: Sendable, Equatable, Codable, CustomStringConvertible {
         case names([String])
         case regex(String)
         case allLinear
+
+        /// As messages show it: `[q_proj, v_proj]`, `'.*\.q_proj'` or `all-linear`.
+        public var description: String {
+            switch self {
+            case .names(let names): "[\(names.joined(separator: ", "))]"
+            case .regex(let pattern): "'\(pattern)'"
+            case .allLinear: "all-linear"
+            }
+        }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
@@ -239,6 +248,17 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         if ensureWeightTying, let modulesToSave, !modulesToSave.isEmpty {
             throw LoRAError.unsupportedSetting(
                 source, key: "ensure_weight_tying", value: "true (tied copies of modules_to_save are not implemented)")
+        }
+        // PEFT's LoraConfig refuses this pair, so an adapter written with it would not load there.
+        if layersToTransform != nil {
+            switch targetModules {
+            case .names: break
+            case .regex, .allLinear:
+                throw LoRAError.invalidConfig(
+                    source,
+                    "'layers_to_transform' cannot be used when 'target_modules' is a string "
+                        + "(\(targetModules)), as in PEFT: list the module names instead")
+            }
         }
         for (pattern, rank) in rankPattern where rank <= 0 {
             throw LoRAError.invalidConfig(source, "rank_pattern '\(pattern)': rank \(rank)")

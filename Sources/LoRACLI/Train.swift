@@ -49,7 +49,9 @@ struct Train: ParsableCommand {
     @Option(help: "Passes over the data (default 1).") var epochs: Int?
     @Option(help: "Optimizer steps (overrides --epochs).") var maxSteps: Int?
     @Option(help: "Peak learning rate (default 2e-4).") var learningRate: Float?
-    @Option(help: "constant, linear or cosine (default linear).") var lrScheduler: String?
+    @Option(
+        help: "linear, cosine, constant_with_warmup or constant (no warm-up), as transformers (default linear).")
+    var lrScheduler: String?
     @Option(help: "Warm-up as a fraction of the steps (default 0).") var warmupRatio: Float?
     @Option(help: "Warm-up steps (overrides --warmup-ratio).") var warmupSteps: Int?
     @Option(help: "AdamW weight decay (default 0).") var weightDecay: Float?

@@ -60,7 +60,7 @@ struct TrainSettings {
             command.lrScheduler, "--lr-scheduler", file?.lrSchedulerType, "lr_scheduler_type", "linear")
         guard let schedule = LearningRateSchedule(rawValue: scheduler) else {
             throw CLIError(
-                "\(sources["lr_scheduler_type"] ?? "--lr-scheduler") '\(scheduler)' is not known (constant, linear, cosine)"
+                "\(sources["lr_scheduler_type"] ?? "--lr-scheduler") '\(scheduler)' is not known (\(LearningRateSchedule.names))"
             )
         }
         p.schedule = schedule

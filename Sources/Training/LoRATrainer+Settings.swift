@@ -22,6 +22,10 @@ extension LoRATrainer.Parameters {
         try check(warmupSteps >= 0, "warmup_steps", "must be at least 0, not \(warmupSteps)")
         try check((0...1).contains(warmupRatio), "warmup_ratio", "must be in [0, 1], not \(warmupRatio)")
         try check(
+            schedule != .constant || (warmupSteps == 0 && warmupRatio == 0), "lr_scheduler_type",
+            "'constant' has no warm-up (transformers ignores warm-up with it): use constant_with_warmup, "
+                + "or no warm-up")
+        try check(
             weightDecay.isFinite && weightDecay >= 0, "weight_decay",
             "must be a finite number of at least 0, not \(weightDecay)")
         try check(

@@ -47,6 +47,8 @@ import TestSupport
             (["--epochs", "1", "--max-steps", "2"], "--epochs and --max-steps are alternatives"),
             (["--warmup-ratio", "0.1", "--warmup-steps", "2"], "--warmup-ratio and --warmup-steps are alternatives"),
             (["--targets", "q_proj,foo_proj"], "'foo_proj' matches no module"),
+            (["--lr-scheduler", "constant", "--warmup-steps", "2"], "--lr-scheduler 'constant' has no warm-up"),
+            (["--lr-scheduler", "step"], "'step' is not known (constant, constant_with_warmup, linear, cosine)"),
         ]
         // Rows with nothing to learn (a user turn only) leave no example: named with the file.
         let unanswered = folder.appendingPathComponent("unanswered.jsonl")
@@ -106,10 +108,9 @@ import TestSupport
         let config = folder.appendingPathComponent("lora.yaml")
         try Data(
             #"""
-            target_modules: '.*\.(q|v)_proj'
+            target_modules: 'model\.layers\.0\..*\.(q|v)_proj'
             rank_pattern: {q_proj: 4}
             alpha_pattern: {v_proj: 32}
-            layers_to_transform: [0]
             bias: none
             init_lora_weights: gaussian
             max_steps: 1
@@ -122,16 +123,31 @@ import TestSupport
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: folder.appendingPathComponent("out/adapter/adapter_config.json")))
             as? [String: Any]
-        #expect(saved?["target_modules"] as? String == #".*\.(q|v)_proj"#)
+        #expect(saved?["target_modules"] as? String == #"model\.layers\.0\..*\.(q|v)_proj"#)
         #expect(saved?["rank_pattern"] as? [String: Int] == ["q_proj": 4])
         #expect(saved?["alpha_pattern"] as? [String: Double] == ["v_proj": 32])
-        #expect(saved?["layers_to_transform"] as? [Int] == [0])
         let header = try String(
             decoding: Data(contentsOf: folder.appendingPathComponent("out/adapter/adapter_model.safetensors")).prefix(
                 4096), as: UTF8.self)
         #expect(header.contains(#"model.layers.0.self_attn.q_proj.lora_A.weight":{"dtype":"F32","shape":[4,"#))
         #expect(header.contains("model.layers.0.self_attn.v_proj.lora_A.weight"))
         #expect(!header.contains("model.layers.1.") && !header.contains("k_proj"), "\(header)")
+        // layers_to_transform takes names only, as PEFT's LoraConfig, which refuses a string (an
+        // adapter written with both would not load in PEFT); names keep it.
+        try Data("target_modules: all-linear\nlayers_to_transform: [0]\nmax_steps: 1\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "layers", ["--config", config.path])
+        #expect(
+            out.status != 0
+                && out.stderr.contains(
+                    "'layers_to_transform' cannot be used when 'target_modules' is a string (all-linear)"),
+            "\(out.stderr)")
+        try Data("target_modules: [q_proj]\nlayers_to_transform: [1]\nmax_steps: 1\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "layers", ["--config", config.path])
+        #expect(out.status == 0, "\(out.stderr)")
+        let layerHeader = try String(
+            decoding: Data(contentsOf: folder.appendingPathComponent("layers/adapter/adapter_model.safetensors"))
+                .prefix(4096), as: UTF8.self)
+        #expect(layerHeader.contains("layers.1.self_attn.q_proj") && !layerHeader.contains("layers.0."))
         // A regular expression as a flag; one that matches nothing is named with its source.
         out = try Self.train(folder, out: "regex", ["--targets", #".*\.o_proj"#, "--max-steps", "1"])
         #expect(out.status == 0, "\(out.stderr)")

@@ -115,7 +115,7 @@ import TestSupport
             "\(error)".contains("model.layers.0.mlp.down_proj, which the config's target_modules")
         }
         #expect(model.adapters.isEmpty)
-        adapter.config.targetModules = .regex(#"model\.layers\.\d+\..*"#)
+        adapter.config.targetModules = .names(LlamaProjection.allCases.map(\.rawValue))
         adapter.config.layersToTransform = [0]
         #expect(throws: LoRAError.self) { try adapter.attach(to: model) }
         adapter.config.layersToTransform = nil

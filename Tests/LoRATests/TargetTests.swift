@@ -19,11 +19,16 @@ import TestSupport
             ])
         c.targetModules = .allLinear
         #expect(c.targets(in: model).count == 14)
+        c.targetModules = .names(LlamaProjection.allCases.map(\.rawValue))
         c.excludeModules = .names(["down_proj"])
         c.layersToTransform = [1]
+        try c.validate(source: "test")
         #expect(c.targets(in: model).count == 6)
         c = LoRAConfig()
         c.targetModules = .regex(#".*\.1\.mlp\.(up|gate)_proj"#)
+        c.layersToTransform = [1]
+        #expect(throws: LoRAError.self) { try c.validate(source: "test") }  // PEFT refuses it too
+        c.layersToTransform = nil
         #expect(
             c.targets(in: model).map(\.modulePath) == ["model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj"])
         c.targetModules = .names(["model.layers.0.mlp.down_proj"])

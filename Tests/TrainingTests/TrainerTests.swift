@@ -8,14 +8,28 @@ import Tokenizers
 @testable import Training
 
 @Suite struct TrainerTests {
-    @Test func schedulesFollowTransformers() {
+    @Test func schedulesFollowTransformers() throws {
         // get_linear_schedule_with_warmup(warmup=2, total=10) at steps 0…
         let linear = (0..<10).map { LearningRateSchedule.linear.factor(step: $0, total: 10, warmup: 2) }
         #expect(linear.prefix(3) == [0, 0.5, 1])
         #expect(abs(linear[6] - 0.5) < 1e-6)
         let cosine = LearningRateSchedule.cosine.factor(step: 6, total: 10, warmup: 2)
         #expect(abs(cosine - 0.5) < 1e-6)
-        #expect(LearningRateSchedule.constant.factor(step: 9, total: 10, warmup: 2) == 1)
+        // get_constant_schedule_with_warmup(warmup=2); get_constant_schedule has no warm-up.
+        let held = (0..<4).map { LearningRateSchedule.constantWithWarmup.factor(step: $0, total: 10, warmup: 2) }
+        #expect(held == [0, 0.5, 1, 1])
+        #expect(LearningRateSchedule.constant.factor(step: 0, total: 10, warmup: 0) == 1)
+        // transformers ignores a warm-up with "constant": refused here, not dropped.
+        var p = LoRATrainer.Parameters()
+        p.schedule = .constant
+        p.warmupRatio = 0.1
+        #expect {
+            try p.validate()
+        } throws: { error in
+            "\(error)".contains("lr_scheduler_type") && "\(error)".contains("constant_with_warmup")
+        }
+        p.schedule = .constantWithWarmup
+        try p.validate()
     }
 
     /// An epoch learns each row once: its last step is short rather than borrowing rows of the
