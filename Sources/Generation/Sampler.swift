@@ -31,7 +31,13 @@ public struct Sampler: Sendable {
             }
         }
         if p.temperature == 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
-        for i in logits.indices { logits[i] /= p.temperature }
+        // Logits divided by a tiny temperature can overflow to infinity (and the probabilities
+        // to NaN); then they are shifted by their largest first, leaving the top token(s) at 0.
+        // Otherwise they are divided as they are, as transformers' temperature warper does.
+        var largest: Float = 0
+        for x in logits where x.isFinite { largest = max(largest, abs(x)) }
+        let shift = (largest / p.temperature).isFinite ? 0 : logits[Self.argmax(UnsafeBufferPointer(logits))]
+        for i in logits.indices { logits[i] = (logits[i] - shift) / p.temperature }
         // Only top-k, top-p and min-p need the candidates in order; plain sampling draws in id order.
         let ordered = p.topK > 0 || p.topP < 1 || p.minP > 0
         let candidates = Self.candidates(UnsafeBufferPointer(logits), topK: p.topK, sorted: ordered)

@@ -75,7 +75,8 @@ struct Merge: ParsableCommand {
             throw error
         }
         log(
-            "wrote \(out): \(report.tensors) tensors as \(format.rawValue) (norm vectors F32); largest change from conversion \(report.maxAbsoluteError)"
+            "wrote \(out): \(report.matrices) matrices as \(format.rawValue), \(report.vectors) vectors (norms, biases) "
+                + "as F32; largest change from conversion \(report.maxAbsoluteError)"
         )
     }
 

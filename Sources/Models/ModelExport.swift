@@ -9,7 +9,10 @@ public enum ModelExport {
     public struct Report: Sendable {
         /// The largest |converted − original| over all matrix elements (0 for F32).
         public var maxAbsoluteError: Float
-        public var tensors: Int
+        /// Matrices written in the chosen format.
+        public var matrices: Int
+        /// Vectors (norm weights, biases) written as F32.
+        public var vectors: Int
     }
 
     /// Every tensor of the model under its Hugging Face name: matrices and float vectors.
@@ -66,13 +69,15 @@ public enum ModelExport {
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var items: [SafetensorsWriter.Item] = []
-        var worst: Float = 0
+        var report = Report(maxAbsoluteError: 0, matrices: 0, vectors: 0)
         for t in tensors(of: model) {
             if let m = t.matrix {
                 let (data, error) = convert(m, to: format)
-                worst = max(worst, error)
+                report.maxAbsoluteError = max(report.maxAbsoluteError, error)
+                report.matrices += 1
                 items.append(.init(name: t.name, shape: [m.rows, m.columns], dtype: .float(format), bytes: data))
             } else if let v = t.vector {
+                report.vectors += 1
                 items.append(.init(name: t.name, shape: [v.count], floats: v))
             }
         }
@@ -89,7 +94,7 @@ public enum ModelExport {
             if name == "config.json" { data = try Self.config(data, dtype: format, model: model) }
             try AtomicFile.write(data, to: folder.appendingPathComponent(name))
         }
-        return Report(maxAbsoluteError: worst, tensors: items.count)
+        return report
     }
 
     /// `config.json` as `save_pretrained` would write it for this model: `torch_dtype` (and
@@ -130,7 +135,7 @@ public enum ModelExport {
         }
         let permuted = try source.architecture() == "llama"
         let c = model.configuration
-        var worst: Float = 0
+        var report = Report(maxAbsoluteError: 0, matrices: 0, vectors: 0)
         for t in tensors(of: model) {
             guard let name = TensorNames.gguf(fromHuggingFace: t.name) else { continue }
             var order: [Int]?
@@ -142,15 +147,17 @@ public enum ModelExport {
             }
             if let m = t.matrix {
                 let (data, error) = convert(m, to: format, rowOrder: order)
-                worst = max(worst, error)
+                report.maxAbsoluteError = max(report.maxAbsoluteError, error)
+                report.matrices += 1
                 writer.tensors.append((name, [m.columns, m.rows], format, data))
             } else if let v = t.vector {
+                report.vectors += 1
                 let values = order.map { o in o.map { v[$0] } } ?? v
                 writer.tensors.append((name, [values.count], .f32, values.withUnsafeBytes { Data($0) }))
             }
         }
         try writer.write(to: url)
-        return Report(maxAbsoluteError: worst, tensors: writer.tensors.count)
+        return report
     }
 
     /// For each GGUF row, the Hugging Face row it holds: GGUF row `h·D + 2i + s` is HF row `h·D + s·D/2 + i`.

@@ -406,6 +406,8 @@ import TestSupport
             "--outtype", "f32",
         ])
         #expect(run.status == 0, "\(run.stderr)")
+        // The embedding and 30 × 7 projections (the head is tied); 30 × 2 norms and the final one.
+        #expect(run.stderr.contains("211 matrices as F32, 61 vectors (norms, biases) as F32"), "\(run.stderr)")
         struct Greedy: Decodable { var greedy_ids: [Int] }
         let greedy = try JSONDecoder().decode(Greedy.self, from: Fixtures.data("smollm2/peft-adapter-qv-greedy.json"))
         let generated = try Lora.run([

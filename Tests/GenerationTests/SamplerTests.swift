@@ -105,6 +105,21 @@ import Generation
         #expect(abs(Double(hot.filter { $0 == 0 }.count) / 2000 - 0.525) < 0.04)
     }
 
+    /// Dividing these logits by the temperature overflows float32: the draw is still among the
+    /// largest logits, as the limit of sampling as the temperature goes to 0.
+    @Test func aTinyTemperatureIsNearlyGreedy() {
+        for temperature: Float in [1e-38, 1e-45, 1e-30] {
+            let p = GenerationParameters(temperature: temperature, seed: 3)
+            #expect(Set(sample([1, 5, 3, -2], p, draws: 50)) == [1], "\(temperature)")
+            #expect(Set(sample([7, 2, 7, 0], p, draws: 200)) == [0, 2], "\(temperature)")
+            #expect(Set(sample([-3, -1, -2], p, draws: 20)) == [1], "\(temperature)")
+        }
+        var p = GenerationParameters(temperature: 1e-38, topP: 0.5, seed: 3)
+        #expect(Set(sample([1, 5, 3, -2], p, draws: 50)) == [1])
+        p.minP = 0.1
+        #expect(Set(sample([1, 5, 3, -2], p, draws: 50)) == [1])
+    }
+
     @Test func invalidSettingsAreNamed() {
         #expect(throws: GenerationError.invalidParameter("top_p", "0.0 must be in (0, 1]")) {
             try GenerationParameters(topP: 0).validate()
