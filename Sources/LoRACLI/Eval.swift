@@ -36,7 +36,8 @@ struct Eval: ParsableCommand {
         let encoder = ExampleEncoder(
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
             options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: maxSeqLen))
-        let (examples, _) = try encoder.encode(rows, file: data)
+        let (examples, summary) = try encoder.encode(rows, file: data)
+        log(summary.line(file: data, maxSeqLen: maxSeqLen, learned: false))
         let result: Evaluation
         do {
             result = try Evaluation.run(loaded.model, on: examples)

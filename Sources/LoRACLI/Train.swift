@@ -103,14 +103,11 @@ struct Train: ParsableCommand {
             tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
             options: .init(style: style, trainOnPrompt: trainOnPrompt, maxSequenceLength: settings.maxSeqLen))
         let (examples, summary) = try encoder.encode(rows, file: data)
-        log(
-            "\(data): \(summary.examples) examples (\(summary.truncated) truncated to \(settings.maxSeqLen)), "
-                + "\(summary.tokens) tokens (\(summary.labelledTokens) learned); "
-                + "\(summary.skipped) skipped (nothing to learn\(Self.cutOff(summary)))")
+        log(summary.line(file: data, maxSeqLen: settings.maxSeqLen, learned: true))
         guard !examples.isEmpty else {
             throw CLIError(
                 "\(data): no row has a token to learn (\(summary.skipped) skipped: empty, all prompt, or a conversation "
-                    + "without an assistant turn\(Self.cutOff(summary))"
+                    + "without an assistant turn\(summary.cutOff)"
                     + "\(trainOnPrompt ? "" : "; --train-on-prompt learns the prompts too"))")
         }
 
@@ -129,10 +126,7 @@ struct Train: ParsableCommand {
             let evalRows = try DatasetReader.read(
                 URL(fileURLWithPath: evalData), name: evalData, format: datasetFormat, fieldMap: map)
             let (evalExamples, evalSummary) = try encoder.encode(evalRows, file: evalData)
-            log(
-                "\(evalData) (eval): \(evalSummary.examples) examples (\(evalSummary.truncated) truncated), "
-                    + "\(evalSummary.labelledTokens) tokens scored; "
-                    + "\(evalSummary.skipped) skipped (nothing to score\(Self.cutOff(evalSummary)))")
+            log(evalSummary.line(file: evalData + " (eval)", maxSeqLen: settings.maxSeqLen, learned: false))
             guard !evalExamples.isEmpty else { throw CLIError("\(evalData): no row has anything to score") }
             p.evalExamples = evalExamples
         }
@@ -197,11 +191,6 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The skip reason's tail for rows whose learned tokens all lay beyond the length limit.
-    static func cutOff(_ summary: ExampleEncoder.Summary) -> String {
-        summary.skippedAfterTruncation == 0 ? "" : "; \(summary.skippedAfterTruncation) of them only past --max-seq-len"
-    }
-
     /// OUT must be a folder or not exist yet; a folder holding another run is only continued
     /// with --resume (a fresh run would mix its checkpoints with the old ones, and
     /// --save-total-limit would prune the new run's for the old run's later steps).
@@ -223,5 +212,19 @@ struct Train: ParsableCommand {
             throw CLIError(
                 "--out \(out) already holds a run (\(held)): add --resume to continue it, or choose another folder")
         }
+    }
+}
+
+extension ExampleEncoder.Summary {
+    /// The log line of an encoded data file: rows kept (and truncated), tokens, rows skipped.
+    func line(file: String, maxSeqLen: Int, learned: Bool) -> String {
+        "\(file): \(examples) examples (\(truncated) truncated to \(maxSeqLen)), \(tokens) tokens "
+            + "(\(labelledTokens) \(learned ? "learned" : "scored")); "
+            + "\(skipped) skipped (nothing to \(learned ? "learn" : "score")\(cutOff))"
+    }
+
+    /// The skip reason's tail for rows whose learned tokens all lay beyond the length limit.
+    var cutOff: String {
+        skippedAfterTruncation == 0 ? "" : "; \(skippedAfterTruncation) of them only past --max-seq-len"
     }
 }

@@ -246,6 +246,13 @@ import TestSupport
         }
         let completions = try tokens([])
         #expect(try tokens(["--train-on-prompt"]) > completions)
+        // What was kept, truncated and skipped goes to the log (the rows are 8 or 9 tokens).
+        out = try Lora.run(["eval", "--model", model, "--data", data, "--max-seq-len", "7", "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stderr.contains("data.jsonl: "), "\(out.stderr)")
+        #expect(
+            out.stderr.contains("4 examples (4 truncated to 7)") && out.stderr.contains("scored); 0 skipped"),
+            "\(out.stderr)")
         #expect(try tokens(["--format", "text", "--field-map", "text=completion"]) > 0)
         out = try Lora.run(["eval", "--model", model, "--data", data, "--format", "csv"])
         #expect(out.status != 0 && out.stderr.contains("(auto, alpaca, chat, prompt-completion, text)"))
