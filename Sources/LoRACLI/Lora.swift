@@ -45,10 +45,31 @@ struct Lora: AsyncParsableCommand {
                 error is ModelError || error is ModelFileError || error is TokenizerError || error is ChatTemplateError
                     || error is GenerationError || error is LoRAError || error is DatasetError || error is CLIError
                     || error is LoRATrainer.TrainerError || error is ServerStartError
-            else { exit(withError: error) }
+            else {
+                // A file-system failure (a read-only folder, a full disk) as one line naming the file.
+                if let line = Self.fileSystemError(error) {
+                    FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+                    Foundation.exit(1)
+                }
+                exit(withError: error)
+            }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)
         }
+    }
+
+    /// Foundation's file errors as `PATH: reason (system reason)`; nil for other errors.
+    static func fileSystemError(_ error: any Error) -> String? {
+        guard error is CocoaError || (error as NSError).domain == NSPOSIXErrorDomain else { return nil }
+        let ns = error as NSError
+        var line = ns.localizedDescription
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
+            let reason = strerror(Int32(underlying.code))
+        {
+            line += " (\(String(cString: reason)))"
+        }
+        let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        return path.map { "\($0): \(line)" } ?? line
     }
 
     /// `--option -0.5` as `--option=-0.5`: ArgumentParser reads a word starting with `-` as an

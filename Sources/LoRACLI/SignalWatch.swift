@@ -29,8 +29,9 @@ final class SignalWatch: @unchecked Sendable {
     }
 }
 
-/// Ctrl-C during training: the first asks the run to stop after the current step (the adapter
-/// and a checkpoint are written), a second quits at once.
+/// Ctrl-C (or SIGTERM, as `docker stop` and systemd send) during training: the first asks the
+/// run to stop after the current step (a checkpoint and the adapter are written), a second
+/// quits at once.
 final class Interrupt: Sendable {
     /// Ctrl-C presses seen, in a class of its own so the handler can hold it before `self` exists.
     private final class Presses: Sendable {
@@ -42,7 +43,7 @@ final class Interrupt: Sendable {
 
     init() {
         let presses = presses
-        watch = SignalWatch([SIGINT]) { _ in
+        watch = SignalWatch([SIGINT, SIGTERM]) { _ in
             if presses.count.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
                 log("\nstopping after this step (Ctrl-C again to quit at once)")
             } else {
@@ -55,6 +56,6 @@ final class Interrupt: Sendable {
     /// Whether Ctrl-C has been pressed.
     var requested: Bool { presses.count.load(ordering: .sequentiallyConsistent) > 0 }
 
-    /// Gives SIGINT its default action back.
+    /// Gives SIGINT and SIGTERM their default actions back.
     func restore() { watch.cancel() }
 }

@@ -139,7 +139,15 @@ struct Train: ParsableCommand {
             guard let checkpoint = LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) else {
                 throw CLIError("--resume: no complete checkpoint-N in \(out)")
             }
-            try trainer.resume(from: checkpoint)
+            do {
+                try trainer.resume(from: checkpoint)
+            } catch {
+                if case LoRATrainer.TrainerError.settingsChanged = error { throw error }
+                // A damaged checkpoint (a file cut short, say): the one before it may still serve.
+                throw CLIError(
+                    "\(error); if \(checkpoint.lastPathComponent) is damaged, remove it and --resume continues "
+                        + "from the checkpoint before it")
+            }
             log("resumed from \(checkpoint.path) at step \(trainer.state.step)")
         }
         var last: LoRATrainer.Progress?
@@ -209,6 +217,11 @@ struct Train: ParsableCommand {
         guard !resume else { return }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
         if let held = names.sorted().first(where: { $0.hasPrefix("checkpoint-") || $0 == "adapter" }) {
+            guard LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) != nil else {
+                throw CLIError(
+                    "--out \(out) already holds a run (\(held)) with no complete checkpoint to resume from: "
+                        + "remove it, or choose another folder")
+            }
             throw CLIError(
                 "--out \(out) already holds a run (\(held)): add --resume to continue it, or choose another folder")
         }

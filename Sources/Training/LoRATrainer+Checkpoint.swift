@@ -57,6 +57,20 @@ extension LoRATrainer {
         }
     }
 
+    /// Before a run writes into `folder`: removes what a killed run may have left half-written
+    /// (temporary checkpoint and adapter folders, Foundation's temporary files of atomic writes)
+    /// and, with a limit, checkpoints beyond it (a run killed between saving and pruning).
+    static func tidy(_ folder: URL, keeping limit: Int?) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names
+        where (name.hasPrefix(".checkpoint-") || name.hasPrefix(".adapter.")) && name.hasSuffix(".tmp")
+            || name.hasPrefix(".dat.nosync")
+        {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+        if let limit { pruneCheckpoints(in: folder, keeping: limit) }
+    }
+
     /// The newest complete `checkpoint-N` in `folder`, if any.
     public static func latestCheckpoint(in folder: URL) -> URL? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
@@ -87,8 +101,12 @@ extension LoRATrainer {
             }
             w.pointer.update(from: s.pointer, count: w.count)
         }
-        let data = try Data(contentsOf: checkpoint.appendingPathComponent(Self.stateFile))
-        let restored = try JSONDecoder().decode(TrainerState.self, from: data)
+        let stateURL = checkpoint.appendingPathComponent(Self.stateFile)
+        guard let data = FileManager.default.contents(atPath: stateURL.path),
+            let restored = try? JSONDecoder().decode(TrainerState.self, from: data)
+        else {
+            throw TrainerError.checkpointMismatch(checkpoint: stateURL.path, reason: "not a readable trainer state")
+        }
         guard restored.dropoutRandom.count == linears.count else {
             throw LoRAError.invalidConfig(checkpoint.path, "the checkpoint has a different set of adapted modules")
         }

@@ -74,6 +74,11 @@ extension LoRATrainer {
             "lora_dropout": "\(c.loraDropout)",
             "use_rslora": "\(c.useRSLoRA)",
             "target_modules": Self.describe(c.targetModules),
+            // "none" when unset, as checkpoints written before these keys existed read them.
+            "exclude_modules": c.excludeModules.map(Self.describe) ?? "none",
+            "rank_pattern": Self.describe(c.rankPattern),
+            "alpha_pattern": Self.describe(c.alphaPattern),
+            "layers_to_transform": c.layersToTransform.map { $0.map(String.init).joined(separator: ",") } ?? "none",
             "modules_to_save": c.modulesToSave.map { $0.joined(separator: ",") } ?? "none",
             "train_examples": "\(examples.count)",
             "train_data_fingerprint": fingerprint(examples),
@@ -86,6 +91,11 @@ extension LoRATrainer {
         case .regex(let pattern): "regex \(pattern)"
         case .allLinear: "all-linear"
         }
+    }
+
+    static func describe(_ pattern: [String: some Any]) -> String {
+        pattern.isEmpty
+            ? "none" : pattern.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
     /// FNV-1a (64-bit) over every example's token ids and labels, in order: a changed file,

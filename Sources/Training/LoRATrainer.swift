@@ -69,12 +69,17 @@ public final class LoRATrainer {
         public var evalLoss: Double?
     }
 
-    /// The callback's answer.
+    /// The callback's answer. `stop` ends the run after the reported step; with an output
+    /// folder, a checkpoint of that step is written (before the adapter), so it can be resumed.
     public enum Decision { case `continue`, stop }
 
     public enum TrainerError: Error, CustomStringConvertible {
         case noExamples
         case nonFinite(step: Int, loss: Float)
+        /// An optimizer step left a trainable value NaN or infinite (it is not saved).
+        case nonFiniteWeights(step: Int)
+        /// A file of the run could not be written (a full disk, a read-only folder).
+        case cannotWrite(path: String, reason: String)
         /// A setting no run can use, by its `TrainingArguments` key.
         case invalidParameter(key: String, reason: String)
         /// A checkpoint made with other settings than the run resuming from it.
@@ -85,7 +90,11 @@ public final class LoRATrainer {
             switch self {
             case .noExamples: "no training examples"
             case .nonFinite(let step, let loss):
-                "loss became \(loss.isNaN ? "NaN" : "\(loss)") at step \(step); stopped (the last checkpoint is kept)"
+                "loss became \(loss.isNaN ? "NaN" : "\(loss)") at step \(step); stopped (checkpoints written before it are kept)"
+            case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
+            case .nonFiniteWeights(let step):
+                "the adapter's weights became NaN or infinite at step \(step) (is the learning rate too high?); "
+                    + "stopped before saving them (checkpoints written before it are kept)"
             case .invalidParameter(let key, let reason): "'\(key)' \(reason)"
             case .settingsChanged(let checkpoint, let changes):
                 "\(checkpoint) was made with other settings (\(changes.joined(separator: "; "))); "
@@ -183,6 +192,7 @@ public final class LoRATrainer {
         var epoch = state.epoch
         let start = Date()
         var tokens = 0
+        if let folder = p.outputDirectory { Self.tidy(folder, keeping: p.saveTotalLimit) }
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
         // A resumed run's elapsed time goes on from the step it resumes at.
         let elapsedBefore = metrics?.elapsedThrough ?? 0
@@ -253,6 +263,9 @@ public final class LoRATrainer {
             }
             optimizer.learningRate = p.learningRate * p.schedule.factor(step: step, total: total, warmup: warmup)
             optimizer.update(parameterPairs)
+            for (w, _) in parameterPairs where !Self.allFinite(w) {
+                throw TrainerError.nonFiniteWeights(step: step + 1)
+            }
             state = TrainerState(
                 step: step + 1, epoch: epoch, order: order, cursor: cursor, dataRandom: random.state,
                 dropoutRandom: linears.map(\.randomState))
@@ -272,13 +285,27 @@ public final class LoRATrainer {
                 try saveCheckpoint(to: folder.appendingPathComponent("checkpoint-\(step + 1)"))
                 if let limit = p.saveTotalLimit { Self.pruneCheckpoints(in: folder, keeping: limit) }
             }
-            if progress(report) == .stop { break }
+            if progress(report) == .stop {
+                // The checkpoint first: a stop cut short while writing still leaves a resumable folder.
+                if state.step < total { try saveCheckpointNow() }
+                break
+            }
         }
         if let folder = p.outputDirectory {
             try saveAtomically(to: folder.appendingPathComponent("adapter"))
             try? LossChart.write(
                 metrics: folder.appendingPathComponent("metrics.jsonl"), to: folder.appendingPathComponent("loss.svg"))
         }
+    }
+
+    /// Whether every value of `t` is finite.
+    static func allFinite(_ t: Tensor) -> Bool {
+        var bad = false
+        for j in 0..<t.count where !t.pointer[j].isFinite {
+            bad = true
+            break
+        }
+        return !bad
     }
 
     /// Writes the adapter into a temporary folder and renames it into place.
@@ -294,14 +321,17 @@ public final class LoRATrainer {
 /// `metrics.jsonl`: one JSON object per optimizer step.
 struct MetricsLog {
     let handle: FileHandle
+    let path: String
 
     /// The `elapsed` of the kept line of the step resumed at (0 for a fresh run).
     let elapsedThrough: Double
 
     /// Opens `metrics.jsonl`, keeping the lines of steps up to `step` (a resumed run continues the file).
     init(folder: URL, keepingThrough step: Int) throws {
-        let opened = try StepLines.open(folder.appendingPathComponent("metrics.jsonl"), keepingThrough: step)
+        let url = folder.appendingPathComponent("metrics.jsonl")
+        let opened = try StepLines.open(url, keepingThrough: step)
         handle = opened.handle
+        path = url.path
         elapsedThrough = opened.atStep?["elapsed"] as? Double ?? 0
     }
 
@@ -315,7 +345,11 @@ struct MetricsLog {
                 format: #", "grad_norm": %.6f, "tokens_per_second": %.1f, "elapsed": %.2f, "peak_rss_mib": %.1f}"#,
                 p.gradNorm, p.tokensPerSecond, p.elapsed, Self.peakRSSMiB())
         let line = head + eval + tail + "\n"
-        try handle.write(contentsOf: Data(line.utf8))
+        do {
+            try handle.write(contentsOf: Data(line.utf8))
+        } catch {
+            throw LoRATrainer.TrainerError.cannotWrite(path: path, reason: (error as NSError).localizedDescription)
+        }
     }
 
     static func peakRSSMiB() -> Double {

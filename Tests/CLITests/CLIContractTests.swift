@@ -556,38 +556,53 @@ import TestSupport
             arguments("killed"), after: folder.appendingPathComponent("killed/checkpoint-20/trainer_state.json"))
         #expect(process.terminationReason == .uncaughtSignal, "the run was killed before it finished")
 
-        let resumed = try Lora.run(arguments("killed") + ["--resume"])
+        // What a killed run may leave half-written is removed; so are checkpoints beyond a limit.
+        let killed = folder.appendingPathComponent("killed")
+        try FileManager.default.createDirectory(
+            at: killed.appendingPathComponent(".checkpoint-21.tmp"), withIntermediateDirectories: true)
+        try Data("{".utf8).write(to: killed.appendingPathComponent(".dat.nosync1a.2b"))
+        let resumed = try Lora.run(arguments("killed") + ["--resume", "--save-total-limit", "2"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resumed from"))
         let a = try Data(contentsOf: folder.appendingPathComponent("straight/adapter/adapter_model.safetensors"))
-        let b = try Data(contentsOf: folder.appendingPathComponent("killed/adapter/adapter_model.safetensors"))
+        let b = try Data(contentsOf: killed.appendingPathComponent("adapter/adapter_model.safetensors"))
         #expect(a == b)
+        let left = try FileManager.default.contentsOfDirectory(atPath: killed.path).sorted()
+        #expect(left == ["adapter", "checkpoint-100", "checkpoint-120", "loss.svg", "metrics.jsonl"], "\(left)")
 
-        // Ctrl-C between checkpoints: the run stops after its step, writes the adapter and a
-        // checkpoint of that step, exits 130, and resumes from it to the same bytes.
+        // Ctrl-C (or SIGTERM) between checkpoints: the run stops after its step, writes a checkpoint
+        // of that step and the adapter, exits 130, and resumes from it to the same bytes.
+        for (name, signal) in [("interrupted", SIGINT), ("terminated", SIGTERM)] {
+            try Self.stopAndResume(name, signal, arguments, folder: folder, expected: a)
+        }
+    }
+
+    static func stopAndResume(
+        _ name: String, _ signal: Int32, _ arguments: (String) -> [String], folder: URL, expected a: Data
+    ) throws {
         let interrupted = Process()
         interrupted.executableURL = Lora.executable
-        interrupted.arguments = arguments("interrupted")
+        interrupted.arguments = arguments(name)
         let errors = Pipe()
         interrupted.standardError = errors
         try interrupted.run()
-        let metrics = folder.appendingPathComponent("interrupted/metrics.jsonl")
+        let metrics = folder.appendingPathComponent(name + "/metrics.jsonl")
         func steps() -> Int { ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count }
         let until = Date().addingTimeInterval(60)
         while steps() < 25 && Date() < until { usleep(2000) }
-        kill(interrupted.processIdentifier, SIGINT)
+        kill(interrupted.processIdentifier, signal)
         interrupted.waitUntilExit()
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(interrupted.terminationStatus == 130 && log.contains("interrupted at step"), "\(log)")
         let stoppedAt = steps()
         #expect(stoppedAt % 20 != 0 && stoppedAt < 120, "stopped between checkpoints (step \(stoppedAt))")
         for file in ["adapter/adapter_model.safetensors", "checkpoint-\(stoppedAt)/trainer_state.json"] {
-            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("interrupted/" + file).path))
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(name + "/" + file).path))
         }
-        let continued = try Lora.run(arguments("interrupted") + ["--resume"])
+        let continued = try Lora.run(arguments(name) + ["--resume"])
         #expect(continued.status == 0 && continued.stderr.contains("checkpoint-\(stoppedAt)"), "\(continued.stderr)")
-        let c = try Data(contentsOf: folder.appendingPathComponent("interrupted/adapter/adapter_model.safetensors"))
-        #expect(a == c)
+        let c = try Data(contentsOf: folder.appendingPathComponent(name + "/adapter/adapter_model.safetensors"))
+        #expect(a == c, "\(name)")
     }
 }
 

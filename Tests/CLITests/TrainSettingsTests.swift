@@ -204,11 +204,34 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("base_model_weights"), "\(out.stderr)")
         // Other data (here one row fewer) changes the data's fingerprint.
         let data = folder.appendingPathComponent("data.jsonl")
+        let original = try Data(contentsOf: data)
         let rows = try String(contentsOf: data, encoding: .utf8).split(separator: "\n").dropLast()
         try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: data)
         out = try Self.train(folder, run + ["--resume"])
         #expect(out.status != 0 && out.stderr.contains("train_examples 4 → 3"), "\(out.stderr)")
         #expect(!out.stderr.contains("Fatal error") && !out.stderr.contains("crashed"))
+        try original.write(to: data)
+        // LoRA settings beyond r and alpha are compared too.
+        let pattern = folder.appendingPathComponent("pattern.yaml")
+        try Data("alpha_pattern: {q_proj: 64}\n".utf8).write(to: pattern)
+        out = try Self.train(folder, run + ["--config", pattern.path, "--resume"])
+        #expect(
+            out.status != 0 && out.stderr.contains("(alpha_pattern none → q_proj=64.0); resume with"), "\(out.stderr)")
+        // A damaged newest checkpoint is named, with the way to the one before it.
+        let newest = folder.appendingPathComponent("out/checkpoint-4")
+        try Data("{\"step\":".utf8).write(to: newest.appendingPathComponent("trainer_state.json"))
+        out = try Self.train(folder, run + ["--resume"])
+        #expect(
+            out.status != 0 && out.stderr.contains("\(newest.lastPathComponent)/trainer_state.json: not a readable")
+                && out.stderr.contains("remove it and --resume continues from the checkpoint before it"),
+            "\(out.stderr)")
+        // A folder holding an adapter but no checkpoint can be neither resumed nor trained into.
+        let adapterOnly = folder.appendingPathComponent("adapter-only/adapter")
+        try FileManager.default.createDirectory(at: adapterOnly, withIntermediateDirectories: true)
+        out = try Self.train(folder, out: "adapter-only", run)
+        #expect(
+            out.status != 0 && out.stderr.contains("with no complete checkpoint to resume from: remove it"),
+            "\(out.stderr)")
     }
 
     @Test func evalAndAdapterWeightsRefuseWhatTheyCannotUse() throws {

@@ -112,6 +112,40 @@ import Tokenizers
         #expect(steps == 1)
     }
 
+    /// A step that leaves a weight NaN or infinite stops the run before it is saved: no checkpoint
+    /// of it, no adapter, and the checkpoints before it untouched.
+    @Test func nonFiniteWeightsAreNeverSaved() throws {
+        let tiny = try TinyRun(TinyRun.sayNumbers(4))
+        let folder = TinyRun.folder("nonfinite")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var p = LoRATrainer.Parameters()
+        p.maxSteps = 6
+        p.batchSize = 2
+        p.learningRate = 3e38
+        p.schedule = .constantWithWarmup
+        p.warmupSteps = 4  // step 1 learns at rate 0 (checkpoint-1 is good); a later step overflows
+        p.saveSteps = 1
+        p.outputDirectory = folder
+        let trainer = try tiny.trainer(try tiny.adapter(seed: 1) { $0.r = 2 }, p)
+        var failed = 0
+        #expect {
+            try trainer.run()
+        } throws: { error in
+            guard case LoRATrainer.TrainerError.nonFiniteWeights(let step) = error else { return false }
+            failed = step
+            return true
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(failed >= 2 && !names.contains("adapter") && !names.contains("checkpoint-\(failed)"), "\(names)")
+        for name in names where name.hasPrefix("checkpoint-") {
+            let saved = try LoRAAdapter.load(folder: folder.appendingPathComponent(name))
+            for (_, pair) in saved.modules {
+                #expect(LoRATrainer.allFinite(pair.a) && LoRATrainer.allFinite(pair.b), "\(name)")
+            }
+        }
+        #expect(names.contains("checkpoint-1"))
+    }
+
     /// Settings no run can use, and rows with nothing to predict, are refused when the trainer is made.
     @Test func theTrainerRefusesWhatNoRunCanUse() throws {
         let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama").path)
