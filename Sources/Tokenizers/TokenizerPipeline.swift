@@ -113,20 +113,22 @@ enum PreTokenizer {
         case .split(let regex, let isolated, let invert):
             return pieces.flatMap { Self.split($0, regex: regex, isolated: isolated, invert: invert) }
         case .digits(let individual):
+            // By code point, a digit being a number category (Nd, Nl, No) as Rust's `is_numeric`:
+            // not Swift's `isNumber`, which also holds for CJK numerals such as 一 and 万.
             return pieces.flatMap { piece -> [String] in
                 var out: [String] = []
-                var current = ""
+                var current = String.UnicodeScalarView()
                 var currentIsDigit = false
-                for ch in piece {
-                    let isDigit = ch.isNumber
+                for scalar in piece.unicodeScalars {
+                    let isDigit = GPT2Splitter.classify(scalar) == .number
                     if !current.isEmpty && (isDigit != currentIsDigit || (individual && isDigit)) {
-                        out.append(current)
-                        current = ""
+                        out.append(String(current))
+                        current = String.UnicodeScalarView()
                     }
-                    current.append(ch)
+                    current.append(scalar)
                     currentIsDigit = isDigit
                 }
-                if !current.isEmpty { out.append(current) }
+                if !current.isEmpty { out.append(String(current)) }
                 return out
             }
         case .sequence(let steps): return steps.reduce(pieces) { $1.apply($0) }

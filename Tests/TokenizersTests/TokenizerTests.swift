@@ -100,6 +100,22 @@ import TestSupport
         #expect(t.chatTemplate?.contains("im_start") == true)
     }
 
+    /// The `Digits` pre-tokenizer as the `tokenizers` library splits (its `pre_tokenize_str`):
+    /// by code point, number categories only (CJK numerals such as 一 are letters there).
+    @Test func digitsSplitAsTheTokenizersLibrary() throws {
+        let cases: [(String, individual: [String], grouped: [String])] = [
+            ("她是一个12", ["她是一个", "1", "2"], ["她是一个", "12"]),
+            ("a12b٣٤Ⅻ½x", ["a", "1", "2", "b", "٣", "٤", "Ⅻ", "½", "x"], ["a", "12", "b", "٣٤Ⅻ½", "x"]),
+            ("1\u{0301} 2", ["1", "\u{0301} ", "2"], ["1", "\u{0301} ", "2"]),
+        ]
+        for (text, individual, grouped) in cases {
+            let single = try PreTokenizer(json: ["type": "Digits", "individual_digits": true], source: "test")
+            let runs = try PreTokenizer(json: ["type": "Digits", "individual_digits": false], source: "test")
+            #expect(single.apply([text]) == individual, "\(text.debugDescription)")
+            #expect(runs.apply([text]) == grouped, "\(text.debugDescription)")
+        }
+    }
+
     @Test func handCodedSplitterAgreesWithTheRegex() throws {
         let regex = try NSRegularExpression(pattern: PreTokenizer.gpt2Pattern)
         var samples = Self.cases.map(\.text)
