@@ -116,10 +116,21 @@ public enum AtomicFile {
             try? FileManager.default.removeItem(at: temporary)
             throw ModelFileError.writeFailed(url.path, "\(error.localizedDescription)")
         }
-        guard rename(temporary.path, url.path) == 0 else {
+        // On disk before the rename makes it visible: after a power cut the file is whole or absent.
+        guard sync(temporary.path), rename(temporary.path, url.path) == 0 else {
             let why = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
             throw ModelFileError.writeFailed(url.path, why)
         }
+        sync(url.deletingLastPathComponent().path)
+    }
+
+    /// Flushes a file, or a folder's entries, to the disk (`fsync`).
+    @discardableResult
+    public static func sync(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return fsync(fd) == 0
     }
 }

@@ -45,6 +45,7 @@ extension LoRATrainer {
         try writeSettings(into: temporary)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.moveItem(at: temporary, to: folder)
+        AtomicFile.sync(folder.deletingLastPathComponent().path)
     }
 
     /// Removes all but the newest `limit` checkpoints.

@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import LoRA
+import ModelFiles
 import Models
 
 /// Fine-tunes a LoRA adapter (and its `modules_to_save`, in full) on encoded examples: shuffled
@@ -315,6 +316,7 @@ public final class LoRATrainer {
         try adapter.save(folder: temporary)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.moveItem(at: temporary, to: folder)
+        AtomicFile.sync(folder.deletingLastPathComponent().path)
     }
 }
 
