@@ -11,6 +11,9 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var cursor: Int
     public var dataRandom: UInt64
     public var dropoutRandom: [UInt64]
+    /// In a checkpoint's state: FNV-1a of its weight files, checked on resume (nil in checkpoints
+    /// written before it was recorded, and in a running state).
+    public var fileHashes: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case step
@@ -19,12 +22,22 @@ public struct TrainerState: Codable, Sendable, Equatable {
         case cursor
         case dataRandom = "data_random_state"
         case dropoutRandom = "dropout_random_states"
+        case fileHashes = "file_fnv1a"
     }
 }
 
 extension LoRATrainer {
     static let stateFile = "trainer_state.json"
     static let optimizerFile = "optimizer.safetensors"
+    /// The files whose bytes a checkpoint's state vouches for.
+    static let hashedFiles = ["adapter_model.safetensors", optimizerFile]
+
+    static func fileHash(_ url: URL) -> String? {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        var hash = FNV1a()
+        hash.mix(bytes: data)
+        return hash.description
+    }
 
     /// Writes adapter, optimizer moments and run state into a temporary folder, then renames it
     /// into place: a checkpoint folder either is complete or does not exist.
@@ -39,9 +52,12 @@ extension LoRATrainer {
         }
         try SafetensorsWriter.write(
             items, metadata: ["step": "\(optimizer.step)"], to: temporary.appendingPathComponent(Self.optimizerFile))
+        var saved = state
+        saved.fileHashes = Dictionary(
+            uniqueKeysWithValues: Self.hashedFiles.map { ($0, Self.fileHash(temporary.appendingPathComponent($0)) ?? "") })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(try encoder.encode(state), to: temporary.appendingPathComponent(Self.stateFile))
+        try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent(Self.stateFile))
         try writeSettings(into: temporary)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.moveItem(at: temporary, to: folder)
@@ -88,6 +104,21 @@ extension LoRATrainer {
     /// Refuses a checkpoint made with other settings or data (see ``settings``).
     public func resume(from checkpoint: URL) throws {
         try checkSettings(of: checkpoint)
+        let stateURL = checkpoint.appendingPathComponent(Self.stateFile)
+        guard let data = FileManager.default.contents(atPath: stateURL.path),
+            var restored = try? JSONDecoder().decode(TrainerState.self, from: data)
+        else {
+            throw TrainerError.checkpointMismatch(checkpoint: stateURL.path, reason: "not a readable trainer state")
+        }
+        // Bytes changed on disk since the checkpoint was written would resume into other numbers.
+        for (name, hash) in (restored.fileHashes ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let url = checkpoint.appendingPathComponent(name)
+            guard Self.fileHash(url) == hash else {
+                throw TrainerError.checkpointMismatch(
+                    checkpoint: url.path, reason: "its bytes are not those the checkpoint wrote (FNV-1a \(hash))")
+            }
+        }
+        restored.fileHashes = nil
         let saved = try LoRAAdapter.load(folder: checkpoint)
         for (path, w) in adapter.modules {
             guard let s = saved.modules[path], s.a.count == w.a.count, s.b.count == w.b.count else {
@@ -101,12 +132,6 @@ extension LoRATrainer {
                 throw LoRAError.missingWeight(checkpoint.path, key: "base_model.model.\(path).weight")
             }
             w.pointer.update(from: s.pointer, count: w.count)
-        }
-        let stateURL = checkpoint.appendingPathComponent(Self.stateFile)
-        guard let data = FileManager.default.contents(atPath: stateURL.path),
-            let restored = try? JSONDecoder().decode(TrainerState.self, from: data)
-        else {
-            throw TrainerError.checkpointMismatch(checkpoint: stateURL.path, reason: "not a readable trainer state")
         }
         guard restored.dropoutRandom.count == linears.count else {
             throw LoRAError.invalidConfig(checkpoint.path, "the checkpoint has a different set of adapted modules")
@@ -123,7 +148,13 @@ extension LoRATrainer {
             moments.append((try file.tensor("\(i).m").floats(), try file.tensor("\(i).v").floats()))
             i += 1
         }
-        optimizer.restore(step: Int(file.metadata["step"] ?? "") ?? restored.step, moments: moments)
+        let optimizerStep = Int(file.metadata["step"] ?? "") ?? restored.step
+        guard optimizerStep == restored.step else {
+            throw TrainerError.checkpointMismatch(
+                checkpoint: checkpoint.path,
+                reason: "\(Self.stateFile) is at step \(restored.step), \(Self.optimizerFile) at step \(optimizerStep)")
+        }
+        optimizer.restore(step: optimizerStep, moments: moments)
         for (linear, r) in zip(linears, restored.dropoutRandom) { linear.randomState = r }
         state = restored
     }

@@ -175,6 +175,11 @@ struct FNV1a: CustomStringConvertible {
         }
     }
 
+    /// Each byte, as FNV-1a over a byte string.
+    mutating func mix(bytes: Data) {
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    }
+
     mutating func mix(_ value: Int) { mix(UInt64(bitPattern: Int64(value))) }
     mutating func mix(_ value: Float) { mix(UInt64(value.bitPattern)) }
 

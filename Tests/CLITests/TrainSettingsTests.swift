@@ -225,6 +225,21 @@ import TestSupport
             out.status != 0 && out.stderr.contains("\(newest.lastPathComponent)/trainer_state.json: not a readable")
                 && out.stderr.contains("remove it and --resume continues from the checkpoint before it"),
             "\(out.stderr)")
+        // Removed, the one before it serves, but not with a weight file changed on disk since.
+        try FileManager.default.removeItem(at: newest)
+        let kept = folder.appendingPathComponent("out/checkpoint-2/adapter_model.safetensors")
+        var keptBytes = try Data(contentsOf: kept)
+        keptBytes[keptBytes.count - 1] ^= 1
+        try keptBytes.write(to: kept)
+        out = try Self.train(folder, run + ["--resume"])
+        #expect(
+            out.status != 0
+                && out.stderr.contains("adapter_model.safetensors: its bytes are not those the checkpoint wrote"),
+            "\(out.stderr)")
+        keptBytes[keptBytes.count - 1] ^= 1
+        try keptBytes.write(to: kept)
+        out = try Self.train(folder, run + ["--resume"])
+        #expect(out.status == 0 && out.stderr.contains("checkpoint-2 at step 2"), "\(out.stderr)")
         // A folder holding an adapter but no checkpoint can be neither resumed nor trained into.
         let adapterOnly = folder.appendingPathComponent("adapter-only/adapter")
         try FileManager.default.createDirectory(at: adapterOnly, withIntermediateDirectories: true)
