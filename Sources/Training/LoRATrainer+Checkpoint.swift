@@ -54,7 +54,9 @@ extension LoRATrainer {
             items, metadata: ["step": "\(optimizer.step)"], to: temporary.appendingPathComponent(Self.optimizerFile))
         var saved = state
         saved.fileHashes = Dictionary(
-            uniqueKeysWithValues: Self.hashedFiles.map { ($0, Self.fileHash(temporary.appendingPathComponent($0)) ?? "") })
+            uniqueKeysWithValues: Self.hashedFiles.map {
+                ($0, Self.fileHash(temporary.appendingPathComponent($0)) ?? "")
+            })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent(Self.stateFile))
