@@ -86,7 +86,7 @@ public struct ExampleEncoder: Sendable {
         for row in rows {
             var e = try encode(row.example, file: file, line: row.line)
             let cut = e.ids.count > options.maxSequenceLength
-            let learnedBeforeCut = e.targetCount > 0
+            let learnedBeforeCut = cut && e.targetCount > 0
             if cut {
                 e.ids.removeLast(e.ids.count - options.maxSequenceLength)
                 e.labels.removeLast(e.labels.count - options.maxSequenceLength)

@@ -13,8 +13,7 @@ public enum LearningRateSchedule: String, Sendable, Codable, CaseIterable {
 
     /// The multiplier of the peak learning rate at `step` of `total`, after `warmup` warm-up steps.
     public func factor(step: Int, total: Int, warmup: Int) -> Float {
-        if self == .constant { return 1 }
-        if step < warmup { return Float(step) / Float(max(1, warmup)) }
+        if self != .constant, step < warmup { return Float(step) / Float(max(1, warmup)) }
         switch self {
         case .constant, .constantWithWarmup: return 1
         case .linear: return max(0, Float(total - step) / Float(max(1, total - warmup)))

@@ -301,12 +301,7 @@ public final class LoRATrainer {
 
     /// Whether every value of `t` is finite.
     static func allFinite(_ t: Tensor) -> Bool {
-        var bad = false
-        for j in 0..<t.count where !t.pointer[j].isFinite {
-            bad = true
-            break
-        }
-        return !bad
+        UnsafeBufferPointer(start: t.pointer, count: t.count).allSatisfy(\.isFinite)
     }
 
     /// Writes the adapter into a temporary folder and renames it into place.
