@@ -58,6 +58,14 @@ extension Gemm {
     static func packWeightRows(
         _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
     ) {
+        if w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
+            // Float rows are transposed straight from W.
+            let base = w.row(j0).assumingMemoryBound(to: Float.self) + k0
+            packPanels(
+                base, lineStride: w.columns, depthStride: 1, first: 0, k0: 0, count: cols, depth: depth, width: nr,
+                alpha: 1, into: dst)
+            return
+        }
         // The panel's rows of W, dequantized side by side, then transposed into the panel.
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: nr * depth)
         defer { rows.deallocate() }
@@ -79,6 +87,14 @@ extension Gemm {
     static func packWeightColumns(
         _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
     ) {
+        if w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
+            // Float rows are split into panels straight from W.
+            let base = w.row(k0).assumingMemoryBound(to: Float.self) + j0
+            packPanels(
+                base, lineStride: 1, depthStride: w.columns, first: 0, k0: 0, count: cols, depth: depth, width: nr,
+                alpha: 1, into: dst)
+            return
+        }
         let padded = (cols + nr - 1) / nr * nr
         let row = UnsafeMutablePointer<Float>.allocate(capacity: padded)
         defer { row.deallocate() }

@@ -217,7 +217,7 @@ public enum Gemm {
             guard precision == .bfloat16 else { return }
             let panels = (count + width - 1) / width
             if pairs {
-                ck_pack_bf16_pairs(dst, Int32(panels), Int32(width), Int32(depth))
+                ck_pack_bf16_pairs(path, dst, Int32(panels), Int32(width), Int32(depth))
             } else {
                 ck_round_bf16(dst, panels * width * depth)
             }

@@ -1,3 +1,4 @@
+import CKernels
 import Kernels
 import Testing
 
@@ -108,6 +109,35 @@ import Testing
     }
 
     /// vdpbf16ps against its C model, on CPUs with AVX-512 BF16 (skipped elsewhere).
+    /// The AVX-512 pair packer gives the C loop's bits: odd and even depths, the panel widths of
+    /// A and B and one past a vector, ties, NaNs, infinities and subnormals among the values.
+    @Test(.enabled(if: KernelPath.best == .avx512)) func vectorPairPackingMatchesTheCLoop() {
+        var random = SplitMix64(seed: 21)
+        let special: [UInt32] = [
+            0x3f80_8000, 0x3f81_8000, 0x7fc0_0001, 0xff80_0001, 0x7f80_0000, 0x0000_8000, 0x7f7f_ffff,
+        ]
+        for (panels, width, depth) in [(3, 12, 33), (2, 32, 64), (1, 17, 1), (4, 12, 2), (2, 32, 7)] {
+            let count = panels * width * depth
+            let input = (0..<count).map { i in
+                Float(bitPattern: i % 5 == 0 ? special[i % special.count] : UInt32(truncatingIfNeeded: random.next()))
+            }
+            var vector = input
+            var scalar = input
+            vector.withUnsafeMutableBufferPointer {
+                ck_pack_bf16_pairs(
+                    KernelPath.avx512.rawValue, $0.baseAddress, Int32(panels), Int32(width), Int32(depth))
+            }
+            scalar.withUnsafeMutableBufferPointer {
+                ck_pack_bf16_pairs(
+                    KernelPath.scalar.rawValue, $0.baseAddress, Int32(panels), Int32(width), Int32(depth))
+            }
+            let packed = panels * width * ((depth + 1) / 2)
+            #expect(
+                vector.prefix(packed).map(\.bitPattern) == scalar.prefix(packed).map(\.bitPattern),
+                "\(panels) panels of \(width) × \(depth)")
+        }
+    }
+
     @Test(.enabled(if: Gemm.hasBF16Dot)) func hardwarePairsMatchTheirCModel() {
         for (m, n, k) in [(37, 65, 33), (250, 70, 1280), (13, 600, 512), (250, 4096, 256)] {
             let (w, exact) = GemmTests.weight(.f32, rows: n, columns: k, seed: 11)

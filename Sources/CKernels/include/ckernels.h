@@ -148,8 +148,9 @@ void ck_round_bf16(float *x, ptrdiff_t n);
 /// Turns `panels` consecutive packed panels of layout [depth][width] floats, in place, into bf16
 /// pair panels of layout [(depth+1)/2][width] uint32: element (kp, w) holds bf16(row 2kp) in its
 /// low half and bf16(row 2kp+1) (0 past depth) in its high half; panel p then starts at
-/// p·((depth+1)/2)·width.
-void ck_pack_bf16_pairs(float *block, int panels, int width, int depth);
+/// p·((depth+1)/2)·width. `path` CK_PATH_AVX512 (the CPU must have it) takes 16 lanes a step; the
+/// others a C loop; both give the same bits.
+void ck_pack_bf16_pairs(int path, float *block, int panels, int width, int depth);
 /// C[MR×NR tile] (+)= A·B over `pairs` bf16 pair steps of pair panels (see ck_pack_bf16_pairs),
 /// accumulating in float32: with vdpbf16ps when `hardware` (the CPU must have it), else in C in
 /// the same order (each pair's odd product first). The C model keeps subnormals where vdpbf16ps
