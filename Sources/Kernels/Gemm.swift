@@ -114,6 +114,17 @@ public enum Gemm {
             linearSmall(x, rows: m, weight: weight, into: out, accumulate: accumulate)
             return
         }
+        if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
+            run(
+                m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision,
+                packedB: panels.forward
+            ) { i0, k0, rows, depth, dst in
+                packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+            } packB: { _, _, _, _, _ in
+                preconditionFailure("B is packed")
+            }
+            return
+        }
         if weight.format == .f32 {
             let w = weight.data.assumingMemoryBound(to: Float.self)
             run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision) {
@@ -141,6 +152,17 @@ public enum Gemm {
         let n = weight.rows
         let k = weight.columns
         // Here the reduction runs over W's rows (N) and the output columns over W's columns (K).
+        if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
+            run(
+                m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, precision: precision,
+                packedB: panels.backward
+            ) { i0, k0, rows, depth, dst in
+                packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+            } packB: { _, _, _, _, _ in
+                preconditionFailure("B is packed")
+            }
+            return
+        }
         if weight.format == .f32 {
             let w = weight.data.assumingMemoryBound(to: Float.self)
             run(m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, precision: precision) {
@@ -197,10 +219,12 @@ public enum Gemm {
     /// With `.bfloat16` each packed block is rounded to bf16 in place, or turned into bf16 pair
     /// panels in place (half as many steps of depth, each element a pair of bf16 in 4 bytes, so a
     /// block's panels sit `steps(depth)·MR` (A) or `·NR` (B) elements apart inside its
-    /// float32-sized region).
+    /// float32-sized region). `packedB`, all of B as pair panels (``packPairPanels(n:k:packB:)``),
+    /// is read in place of `packB` when the pair kernel runs.
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columnAlignment: Int = 1, precision: GemmPrecision = .float32, packA: PackA, packB: PackB
+        columnAlignment: Int = 1, precision: GemmPrecision = .float32, packedB: UnsafePointer<UInt32>? = nil,
+        packA: PackA, packB: PackB
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -209,6 +233,7 @@ public enum Gemm {
         }
         let path = activePath.rawValue
         let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        let packedB = pairs ? packedB : nil
         let hardware: Int32 = pairs && bf16PairsInHardware ? 1 : 0
         /// Micro-kernel steps over `depth` values of k.
         func steps(_ depth: Int) -> Int { pairs ? (depth + 1) / 2 : depth }
@@ -291,10 +316,10 @@ public enum Gemm {
             guard jEnd > jStart, iEnd > iStart else { return }
             // A block buffer only where A is not packed once for all.
             let aBuffer = sharedA == nil ? UnsafeMutablePointer<Float>.allocate(capacity: (mc + mr) * kBlock) : nil
-            let bBuffer = UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kBlock)
+            let bBuffer = packedB == nil ? UnsafeMutablePointer<Float>.allocate(capacity: (nc + nr) * kBlock) : nil
             defer {
                 aBuffer?.deallocate()
-                bBuffer.deallocate()
+                bBuffer?.deallocate()
             }
             var j0 = jStart
             while j0 < jEnd {
@@ -302,7 +327,15 @@ public enum Gemm {
                 var k0 = 0
                 while k0 < k {
                     let depth = min(kBlock, k - k0)
-                    packBlockB(j0, k0, cols, depth, bBuffer)
+                    let bBlock: UnsafeMutablePointer<Float>
+                    if let packedB {
+                        let words = UnsafeMutablePointer(
+                            mutating: packedB + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
+                        bBlock = UnsafeMutableRawPointer(words).assumingMemoryBound(to: Float.self)
+                    } else {
+                        packBlockB(j0, k0, cols, depth, bBuffer!)
+                        bBlock = bBuffer!
+                    }
                     let depthSteps = steps(depth)
                     let add: Int32 = (accumulate || k0 > 0) ? 1 : 0
                     var i0 = iStart
@@ -318,7 +351,7 @@ public enum Gemm {
                         var q = 0
                         while q * nr < cols {
                             let tileCols = min(nr, cols - q * nr)
-                            let bPanel = bBuffer + q * depthSteps * nr
+                            let bPanel = bBlock + q * depthSteps * nr
                             var p = 0
                             while p * mr < rows {
                                 let tileRows = min(mr, rows - p * mr)

@@ -8,6 +8,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let columns: Int
     public let data: UnsafeRawPointer
     public let owner: AnyObject?
+    /// The weight packed once for the bf16 pair kernel (see ``BFloat16Panels``); `nil` packs it on
+    /// every call. Only for a weight that does not change while the panels exist.
+    public var bf16Panels: BFloat16Panels?
 
     public init(format: WeightFormat, rows: Int, columns: Int, data: UnsafeRawPointer, owner: AnyObject?) {
         precondition(columns % format.blockElements == 0, "row length must be whole blocks")

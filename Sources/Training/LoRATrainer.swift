@@ -206,6 +206,9 @@ public final class LoRATrainer {
             linears.flatMap { [($0.a, $0.gradA), ($0.b, $0.gradB)] } + savedWeights.map { ($0.value, $0.gradient) }
         linears.forEach { $0.training = true }
         defer { linears.forEach { $0.training = false } }
+        // bf16: the frozen float weights packed once for the pair kernel, for this run.
+        if p.precision == .bfloat16 { model.packBFloat16Panels() }
+        defer { if p.precision == .bfloat16 { model.dropBFloat16Panels() } }
         for step in state.step..<total {
             // A step takes the next rows of this epoch; the epoch's last step may be short (as a
             // DataLoader without drop_last), so each row is learned once per epoch.

@@ -109,6 +109,44 @@ import Testing
     }
 
     /// vdpbf16ps against its C model, on CPUs with AVX-512 BF16 (skipped elsewhere).
+    /// A weight packed once (``BFloat16Panels``) gives the bits of packing it on every call, both
+    /// ways, accumulating or not: several K blocks with a short last one, partial last panels,
+    /// a quantized format, few rows, and N wide enough to be cut between threads.
+    @Test func prepackedPanelsGiveThePerCallBits() {
+        Gemm.$forcedBF16Kernel.withValue(.pairs) {
+            for (m, n, k, format) in [
+                (37, 65, 33, WeightFormat.f32), (3, 70, 1536, .f32), (33, 1300, 1030, .f16), (250, 33, 1280, .q4_1),
+                (64, 4096, 256, .bf16),
+            ] {
+                let (w, _) = GemmTests.weight(format, rows: n, columns: k, seed: UInt64(3 * n + k))
+                var packed = w
+                packed.bf16Panels = BFloat16Panels(w)
+                let x = GemmTests.random(m * k, seed: 14)
+                let dy = GemmTests.random(m * n, seed: 15)
+                for accumulate in [false, true] {
+                    var y = GemmTests.random(m * n, seed: 16)
+                    var want = y
+                    Gemm.linear(x, rows: m, weight: packed, into: &y, accumulate: accumulate, precision: .bfloat16)
+                    Gemm.linear(x, rows: m, weight: w, into: &want, accumulate: accumulate, precision: .bfloat16)
+                    #expect(y == want, "linear \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
+                    var dx = GemmTests.random(m * k, seed: 17)
+                    var wantDx = dx
+                    Gemm.linearBackwardData(
+                        dy, rows: m, weight: packed, into: &dx, accumulate: accumulate, precision: .bfloat16)
+                    Gemm.linearBackwardData(
+                        dy, rows: m, weight: w, into: &wantDx, accumulate: accumulate, precision: .bfloat16)
+                    #expect(dx == wantDx, "backward \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
+                }
+                // float32 products ignore the panels.
+                var y = [Float](repeating: 0, count: m * n)
+                var want = y
+                Gemm.linear(x, rows: m, weight: packed, into: &y)
+                Gemm.linear(x, rows: m, weight: w, into: &want)
+                #expect(y == want, "float32 \(format) \(m)×\(n)×\(k)")
+            }
+        }
+    }
+
     /// The AVX-512 pair packer gives the C loop's bits: odd and even depths, the panel widths of
     /// A and B and one past a vector, ties, NaNs, infinities and subnormals among the values.
     @Test(.enabled(if: KernelPath.best == .avx512)) func vectorPairPackingMatchesTheCLoop() {

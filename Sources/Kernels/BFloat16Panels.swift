@@ -1,0 +1,78 @@
+import CKernels
+
+/// A frozen weight packed once as the bf16 pair kernel's B operand, both ways it is used: for
+/// the forward `x · Wᵀ` and for the data gradient `dy · W`.
+///
+/// With `.bfloat16` precision on the pair kernel, ``Gemm/linear(_:rows:weight:into:accumulate:precision:)``
+/// and ``Gemm/linearBackwardData(_:rows:weight:into:accumulate:precision:)`` read a weight's
+/// ``WeightMatrix/bf16Panels`` instead of packing W again on every call (training runs each
+/// sequence of a batch on its own, so each weight would be packed twice per sequence). The
+/// panels hold the bits the per-call packing gives, so results are the same. Two bf16 copies
+/// of W take as much memory as one float32 copy.
+public final class BFloat16Panels: @unchecked Sendable {
+    let forward: UnsafeMutablePointer<UInt32>
+    let backward: UnsafeMutablePointer<UInt32>
+    /// Bytes held by both packings.
+    public let byteCount: Int
+
+    /// Packs `weight` (any format) both ways.
+    public init(_ weight: WeightMatrix) {
+        let (n, k) = (weight.rows, weight.columns)
+        forward = Gemm.packPairPanels(n: n, k: k) { j0, k0, cols, depth, dst in
+            Gemm.packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+        }
+        backward = Gemm.packPairPanels(n: k, k: n) { j0, k0, cols, depth, dst in
+            Gemm.packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+        }
+        byteCount = 4 * (Gemm.pairPanelWords(n: n, k: k) + Gemm.pairPanelWords(n: k, k: n))
+    }
+
+    deinit {
+        forward.deallocate()
+        backward.deallocate()
+    }
+}
+
+extension Gemm {
+    /// Words of B `(k, n)` as pair panels: for each K block (``depthBlock(_:)``), every NR-column
+    /// panel of it, `[(depth+1)/2][NR]`.
+    static func pairPanelWords(n: Int, k: Int) -> Int {
+        let kBlock = depthBlock(k)
+        let steps = k / kBlock * ((kBlock + 1) / 2) + (k % kBlock + 1) / 2
+        return steps * ((n + nr - 1) / nr) * nr
+    }
+
+    /// Where the panel of column `j0` (a multiple of NR) in the K block starting at `k0` begins.
+    static func pairPanelOffset(n: Int, k: Int, j0: Int, k0: Int) -> Int {
+        let kBlock = depthBlock(k)
+        let panels = (n + nr - 1) / nr
+        let whole = k0 / kBlock
+        let depth = min(kBlock, k - whole * kBlock)
+        return (whole * ((kBlock + 1) / 2) * panels + j0 / nr * ((depth + 1) / 2)) * nr
+    }
+
+    /// All of B as pair panels (see ``pairPanelOffset(n:k:j0:k0:)``), packed by `packB` in
+    /// NC-column pieces on the thread pool.
+    static func packPairPanels(n: Int, k: Int, packB: PackB) -> UnsafeMutablePointer<UInt32> {
+        let out = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, pairPanelWords(n: n, k: k)))
+        let kBlock = depthBlock(k)
+        let kBlocks = (k + kBlock - 1) / kBlock
+        let pieces = (n + nc - 1) / nc
+        let path = activePath.rawValue
+        ThreadPool.shared.parallelFor(kBlocks * pieces) { item in
+            let k0 = item / pieces * kBlock
+            let j0 = item % pieces * nc
+            let depth = min(kBlock, k - k0)
+            let cols = min(nc, n - j0)
+            let panels = (cols + nr - 1) / nr
+            let block = UnsafeMutablePointer<Float>.allocate(capacity: panels * nr * depth)
+            defer { block.deallocate() }
+            packB(j0, k0, cols, depth, block)
+            ck_pack_bf16_pairs(path, block, Int32(panels), Int32(nr), Int32(depth))
+            let words = panels * ((depth + 1) / 2) * nr
+            UnsafeMutableRawPointer(out + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
+                .copyMemory(from: block, byteCount: 4 * words)
+        }
+        return out
+    }
+}
