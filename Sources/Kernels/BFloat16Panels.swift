@@ -51,6 +51,19 @@ extension Gemm {
         return (whole * ((kBlock + 1) / 2) * panels + j0 / nr * ((depth + 1) / 2)) * nr
     }
 
+    /// `c(m, n) (+)= a(m, k) · B` on the bf16 pair kernel, B read from its pair panels.
+    static func pairProduct(
+        _ a: UnsafePointer<Float>, m: Int, n: Int, k: Int, panels: UnsafePointer<UInt32>,
+        into c: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: c, ldc: n, precision: .bfloat16, packedB: panels) {
+            i0, k0, rows, depth, dst in
+            packA(a, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
+        } packB: { _, _, _, _, _ in
+            preconditionFailure("B is packed")
+        }
+    }
+
     /// All of B as pair panels (see ``pairPanelOffset(n:k:j0:k0:)``), packed by `packB` in
     /// NC-column pieces on the thread pool.
     static func packPairPanels(n: Int, k: Int, packB: PackB) -> UnsafeMutablePointer<UInt32> {

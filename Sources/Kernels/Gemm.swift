@@ -115,14 +115,7 @@ public enum Gemm {
             return
         }
         if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
-            run(
-                m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision,
-                packedB: panels.forward
-            ) { i0, k0, rows, depth, dst in
-                packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
-            } packB: { _, _, _, _, _ in
-                preconditionFailure("B is packed")
-            }
+            pairProduct(x, m: m, n: n, k: k, panels: panels.forward, into: out, accumulate: accumulate)
             return
         }
         if weight.format == .f32 {
@@ -153,14 +146,7 @@ public enum Gemm {
         let k = weight.columns
         // Here the reduction runs over W's rows (N) and the output columns over W's columns (K).
         if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
-            run(
-                m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k, precision: precision,
-                packedB: panels.backward
-            ) { i0, k0, rows, depth, dst in
-                packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
-            } packB: { _, _, _, _, _ in
-                preconditionFailure("B is packed")
-            }
+            pairProduct(dy, m: m, n: k, k: n, panels: panels.backward, into: dx, accumulate: accumulate)
             return
         }
         if weight.format == .f32 {
