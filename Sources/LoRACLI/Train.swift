@@ -86,6 +86,7 @@ struct Train: ParsableCommand {
         let file = try config.map { try TrainConfigFile.load($0) }
         let settings = try TrainSettings(self, file: file, path: config)
         try checkOutputFolder()
+        try LoRATrainer.checkFolderNotInUse(URL(fileURLWithPath: out))
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError(
                 "--format '\(format)' is not known (\(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", ")))")

@@ -87,6 +87,8 @@ public final class LoRATrainer {
         case settingsChanged(checkpoint: String, changes: [String])
         /// A checkpoint whose position does not fit this run's data.
         case checkpointMismatch(checkpoint: String, reason: String)
+        /// Another run is writing into the output folder.
+        case folderInUse(path: String)
         public var description: String {
             switch self {
             case .noExamples: "no training examples"
@@ -101,6 +103,9 @@ public final class LoRATrainer {
                 "\(checkpoint) was made with other settings (\(changes.joined(separator: "; "))); "
                     + "resume with the settings it was made with, or train into a new output folder"
             case .checkpointMismatch(let checkpoint, let reason): "\(checkpoint): \(reason)"
+            case .folderInUse(let path):
+                "\(path): another training run is writing into this folder (it holds \(path)/\(RunFolderLock.fileName)); "
+                    + "wait for it to end, or train into another folder"
             }
         }
     }
@@ -193,6 +198,8 @@ public final class LoRATrainer {
         var epoch = state.epoch
         let start = Date()
         var tokens = 0
+        let lock = try p.outputDirectory.map { try RunFolderLock($0) }
+        defer { lock?.release() }
         if let folder = p.outputDirectory { Self.tidy(folder, keeping: p.saveTotalLimit) }
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
         // A resumed run's elapsed time goes on from the step it resumes at.
@@ -291,7 +298,7 @@ public final class LoRATrainer {
             }
             if progress(report) == .stop {
                 // The checkpoint first: a stop cut short while writing still leaves a resumable folder.
-                if state.step < total { try saveCheckpointNow() }
+                if state.step < total { try writeCheckpointNow() }
                 break
             }
         }

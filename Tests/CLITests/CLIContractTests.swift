@@ -561,6 +561,14 @@ import TestSupport
         try FileManager.default.createDirectory(
             at: killed.appendingPathComponent(".checkpoint-21.tmp"), withIntermediateDirectories: true)
         try Data("{".utf8).write(to: killed.appendingPathComponent(".dat.nosync1a.2b"))
+        // While another process holds the folder's lock, a second run is refused before it loads
+        // anything (the killed run's lock went with it: the kernel releases flock locks).
+        let lockFile = open(killed.appendingPathComponent(".lock").path, O_RDWR | O_CREAT, 0o644)
+        #expect(flock(lockFile, LOCK_EX | LOCK_NB) == 0)
+        let refused = try Lora.run(arguments("killed") + ["--resume"])
+        close(lockFile)
+        #expect(refused.status == 1 && refused.stderr.contains("another training run is writing into this folder"))
+        #expect(!refused.stderr.contains("resumed from"), "\(refused.stderr)")
         let resumed = try Lora.run(arguments("killed") + ["--resume", "--save-total-limit", "2"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resumed from"))

@@ -114,6 +114,32 @@ import Tokenizers
 
     /// A step that leaves a weight NaN or infinite stops the run before it is saved: no checkpoint
     /// of it, no adapter, and the checkpoints before it untouched.
+    /// A run holds its folder: a second trainer on it is refused and writes nothing; once the
+    /// first lets go the second runs, and leaves no lock file behind.
+    @Test func aRunHoldsItsFolder() throws {
+        let tiny = try TinyRun(TinyRun.sayNumbers(2))
+        let folder = TinyRun.folder("lock")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var p = LoRATrainer.Parameters()
+        p.maxSteps = 1
+        p.outputDirectory = folder
+        let trainer = try tiny.trainer(try tiny.adapter(seed: 1), p)
+        let other = try RunFolderLock(folder)
+        #expect(throws: LoRATrainer.TrainerError.self) { try LoRATrainer.checkFolderNotInUse(folder) }
+        #expect {
+            try trainer.run()
+        } throws: { error in
+            guard case LoRATrainer.TrainerError.folderInUse(let path) = error else { return false }
+            return path == folder.path
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == [RunFolderLock.fileName])
+        other.release()
+        try LoRATrainer.checkFolderNotInUse(folder)
+        try trainer.run()
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(left == ["adapter", "loss.svg", "metrics.jsonl"], "\(left)")
+    }
+
     @Test func nonFiniteWeightsAreNeverSaved() throws {
         let tiny = try TinyRun(TinyRun.sayNumbers(4))
         let folder = TinyRun.folder("nonfinite")
