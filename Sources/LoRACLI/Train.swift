@@ -61,6 +61,8 @@ struct Train: ParsableCommand {
     @Option(help: "Save OUT/checkpoint-N every N steps; 0 = off (default 0).") var saveSteps: Int?
     @Option(help: "Keep only the newest N checkpoints.") var saveTotalLimit: Int?
     @Flag(help: "Continue from the newest complete checkpoint in OUT.") var resume = false
+    @Option(help: "Continue from this checkpoint folder (a checkpoint-N of OUT, or one from elsewhere) into OUT.")
+    var resumeFrom: String?
     @Option(help: "Random seed for data order, initialization and dropout (default 42).") var seed: UInt64?
     @Flag(help: "Learn the prompt tokens too.") var trainOnPrompt = false
     @Flag(
@@ -85,7 +87,8 @@ struct Train: ParsableCommand {
         }
         let file = try config.map { try TrainConfigFile.load($0) }
         let settings = try TrainSettings(self, file: file, path: config)
-        try checkOutputFolder()
+        let resumePoint = self.resumePoint(file)
+        try checkOutputFolder(resuming: resumePoint != nil)
         try LoRATrainer.checkFolderNotInUse(URL(fileURLWithPath: out))
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError(
@@ -136,9 +139,20 @@ struct Train: ParsableCommand {
             log("bf16: GEMMs with the frozen weights in bfloat16 (\(kernel)); adapters and optimizer in float32")
         }
         let trainer = try LoRATrainer(model: loaded.model, adapter: adapter, examples: examples, parameters: p)
-        if resume {
-            guard let checkpoint = LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) else {
-                throw CLIError("--resume: no complete checkpoint-N in \(out)")
+        if let (point, source) = resumePoint {
+            let checkpoint: URL
+            switch point {
+            case .latest:
+                guard let latest = LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) else {
+                    throw CLIError("\(source): no complete checkpoint-N in \(out)")
+                }
+                checkpoint = latest
+            case .checkpoint(let path):
+                checkpoint = URL(fileURLWithPath: path)
+                let state = checkpoint.appendingPathComponent(LoRATrainer.stateFile).path
+                guard FileManager.default.fileExists(atPath: state) else {
+                    throw CLIError("\(source) \(path): not a complete checkpoint (no \(LoRATrainer.stateFile) in it)")
+                }
             }
             do {
                 try trainer.resume(from: checkpoint)
@@ -149,6 +163,7 @@ struct Train: ParsableCommand {
                     "\(error); if \(checkpoint.lastPathComponent) is damaged, remove it and --resume continues "
                         + "from the checkpoint before it")
             }
+            if case .checkpoint = point { try checkNothingPast(step: trainer.state.step, of: checkpoint) }
             log("resumed from \(checkpoint.path) at step \(trainer.state.step)")
         }
         var last: LoRATrainer.Progress?
@@ -203,7 +218,7 @@ struct Train: ParsableCommand {
     /// OUT must be a folder or not exist yet; a folder holding another run is only continued
     /// with --resume (a fresh run would mix its checkpoints with the old ones, and
     /// --save-total-limit would prune the new run's for the old run's later steps).
-    func checkOutputFolder() throws {
+    func checkOutputFolder(resuming: Bool) throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: out, isDirectory: &isFolder) else {
             // It will be created: the nearest existing folder above it must be a folder.
@@ -215,7 +230,7 @@ struct Train: ParsableCommand {
             return
         }
         guard isFolder.boolValue else { throw CLIError("--out \(out): a file is there, not a folder") }
-        guard !resume else { return }
+        guard !resuming else { return }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
         if let held = names.sorted().first(where: { $0.hasPrefix("checkpoint-") || $0 == "adapter" }) {
             guard LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) != nil else {
@@ -227,4 +242,35 @@ struct Train: ParsableCommand {
                 "--out \(out) already holds a run (\(held)): add --resume to continue it, or choose another folder")
         }
     }
+
+    /// Where the run continues from, and the flag or key that said so: `--resume-from`, then
+    /// `--resume`, then the config file's `resume_from_checkpoint`.
+    func resumePoint(_ file: TrainConfigFile?) -> (ResumePoint, String)? {
+        if let resumeFrom { return (.checkpoint(resumeFrom), "--resume-from") }
+        if resume { return (.latest, "--resume") }
+        if let point = file?.resumeFromCheckpoint { return (point, "\(config ?? "config"): resume_from_checkpoint") }
+        return nil
+    }
+
+    /// Resuming from a chosen checkpoint: OUT must hold no checkpoint past its step (a later
+    /// `--resume` would take one of those, from the abandoned branch, for this run's newest).
+    func checkNothingPast(step: Int, of checkpoint: URL) throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        let later = names.compactMap { name -> Int? in
+            guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)) else { return nil }
+            return n > step ? n : nil
+        }.sorted()
+        guard later.isEmpty else {
+            throw CLIError(
+                "--out \(out) holds \(later.map { "checkpoint-\($0)" }.joined(separator: ", ")), past step \(step) of "
+                    + "\(checkpoint.path): remove \(later.count == 1 ? "it" : "them") to continue from there, "
+                    + "or resume into another --out")
+        }
+    }
+}
+
+/// A checkpoint to continue from: the newest complete one in the output folder, or a given one.
+enum ResumePoint: Equatable {
+    case latest
+    case checkpoint(String)
 }

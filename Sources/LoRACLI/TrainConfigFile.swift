@@ -39,6 +39,9 @@ struct TrainConfigFile: Decodable {
     var layersToTransform: [Int]?
     var bias: String?
     var initLoRAWeights: LoRAConfig.InitMethod?
+    /// `resume_from_checkpoint`: `true` (the newest checkpoint in the output folder) or a
+    /// checkpoint folder, as TrainingArguments takes it; `false` is no resume.
+    var resumeFromCheckpoint: ResumePoint?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case perDeviceTrainBatchSize = "per_device_train_batch_size"
@@ -74,6 +77,7 @@ struct TrainConfigFile: Decodable {
         case layersToTransform = "layers_to_transform"
         case bias
         case initLoRAWeights = "init_lora_weights"
+        case resumeFromCheckpoint = "resume_from_checkpoint"
     }
 
     init(from decoder: Decoder) throws {
@@ -126,6 +130,13 @@ struct TrainConfigFile: Decodable {
         }
         bias = try c.decodeIfPresent(String.self, forKey: .bias)
         initLoRAWeights = try c.decodeIfPresent(LoRAConfig.InitMethod.self, forKey: .initLoRAWeights)
+        if let latest = try? c.decodeIfPresent(Bool.self, forKey: .resumeFromCheckpoint) {
+            resumeFromCheckpoint = latest ? .latest : nil
+        } else {
+            resumeFromCheckpoint = try c.decodeIfPresent(String.self, forKey: .resumeFromCheckpoint).map {
+                .checkpoint($0)
+            }
+        }
     }
 
     /// Reads and checks a YAML (or JSON) file.

@@ -27,7 +27,8 @@ public struct TrainerState: Codable, Sendable, Equatable {
 }
 
 extension LoRATrainer {
-    static let stateFile = "trainer_state.json"
+    /// The file a complete checkpoint holds last (its run state).
+    public static let stateFile = "trainer_state.json"
     static let optimizerFile = "optimizer.safetensors"
     /// The files whose bytes a checkpoint's state vouches for.
     static let hashedFiles = ["adapter_model.safetensors", optimizerFile]

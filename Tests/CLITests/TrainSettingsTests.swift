@@ -163,6 +163,45 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("'bias: all' is not implemented"), "\(out.stderr)")
     }
 
+    /// `--resume-from` (and `resume_from_checkpoint` in the config file) continues from a chosen
+    /// checkpoint, into a new folder too, to the same adapter bytes; what is not a checkpoint, and
+    /// an output folder holding checkpoints past the chosen one, are refused before anything is written.
+    @Test func resumeFromAChosenCheckpoint() throws {
+        let folder = try Self.folder("resume-from")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = ["--max-steps", "6", "--save-steps", "2", "--dropout", "0.1", "--learning-rate", "1e-3"]
+        var out = try Self.train(folder, run)
+        #expect(out.status == 0, "\(out.stderr)")
+        let straight = try Data(contentsOf: folder.appendingPathComponent("out/adapter/adapter_model.safetensors"))
+        let second = folder.appendingPathComponent("out/checkpoint-2").path
+
+        out = try Self.train(folder, run + ["--resume-from", second])
+        #expect(
+            out.status != 0 && out.stderr.contains("holds checkpoint-4, checkpoint-6, past step 2"), "\(out.stderr)")
+        out = try Self.train(
+            folder, out: "other", run + ["--resume-from", folder.appendingPathComponent("out/adapter").path])
+        #expect(out.status != 0 && out.stderr.contains("not a complete checkpoint"), "\(out.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("other").path))
+
+        out = try Self.train(folder, out: "branch", run + ["--resume-from", second])
+        #expect(out.status == 0 && out.stderr.contains("resumed from \(second) at step 2"), "\(out.stderr)")
+        let branch = try Data(contentsOf: folder.appendingPathComponent("branch/adapter/adapter_model.safetensors"))
+        #expect(branch == straight)
+
+        let config = folder.appendingPathComponent("resume.yaml")
+        try Data("resume_from_checkpoint: \(folder.appendingPathComponent("out/checkpoint-4").path)\n".utf8)
+            .write(to: config)
+        out = try Self.train(folder, out: "yaml", run + ["--config", config.path])
+        #expect(out.status == 0 && out.stderr.contains("at step 4"), "\(out.stderr)")
+        let yaml = try Data(contentsOf: folder.appendingPathComponent("yaml/adapter/adapter_model.safetensors"))
+        #expect(yaml == straight)
+        // `true` is the newest checkpoint of the output folder, as --resume.
+        try Data("resume_from_checkpoint: true\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "fresh", run + ["--config", config.path])
+        #expect(
+            out.status != 0 && out.stderr.contains("resume_from_checkpoint: no complete checkpoint-N"), "\(out.stderr)")
+    }
+
     @Test func resumeRefusesOtherSettingsAndAFreshRunRefusesAUsedFolder() throws {
         let folder = try Self.folder("resume-settings")
         defer { try? FileManager.default.removeItem(at: folder) }
