@@ -32,7 +32,8 @@ final class RunFolderLock {
             guard fd >= 0 else {
                 throw LoRATrainer.TrainerError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            // A file system without flock (some FUSE mounts) runs unlocked rather than not at all.
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK {
                 close(fd)
                 throw LoRATrainer.TrainerError.folderInUse(path: folder.path)
             }
