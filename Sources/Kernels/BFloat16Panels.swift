@@ -37,6 +37,7 @@ extension Gemm {
     /// Words of B `(k, n)` as pair panels: for each K block (``depthBlock(_:)``), every NR-column
     /// panel of it, `[(depth+1)/2][NR]`.
     static func pairPanelWords(n: Int, k: Int) -> Int {
+        guard n > 0, k > 0 else { return 0 }
         let kBlock = depthBlock(k)
         let steps = k / kBlock * ((kBlock + 1) / 2) + (k % kBlock + 1) / 2
         return steps * ((n + nr - 1) / nr) * nr
@@ -68,6 +69,7 @@ extension Gemm {
     /// NC-column pieces on the thread pool.
     static func packPairPanels(n: Int, k: Int, packB: PackB) -> UnsafeMutablePointer<UInt32> {
         let out = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, pairPanelWords(n: n, k: k)))
+        guard n > 0, k > 0 else { return out }
         let kBlock = depthBlock(k)
         let kBlocks = (k + kBlock - 1) / kBlock
         let pieces = (n + nc - 1) / nc

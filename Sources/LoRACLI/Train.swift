@@ -87,8 +87,11 @@ struct Train: ParsableCommand {
         }
         let file = try config.map { try TrainConfigFile.load($0) }
         let settings = try TrainSettings(self, file: file, path: config)
-        let resumePoint = self.resumePoint(file)
+        let resumePoint = try self.resumePoint(file)
         try checkOutputFolder(resuming: resumePoint != nil)
+        if let (point, source) = resumePoint, case .checkpoint(let path) = point {
+            try checkResumeFrom(path, source: source)
+        }
         try LoRATrainer.checkFolderNotInUse(URL(fileURLWithPath: out))
         guard let datasetFormat = DatasetFormat(rawValue: format) else {
             throw CLIError(
@@ -149,10 +152,6 @@ struct Train: ParsableCommand {
                 checkpoint = latest
             case .checkpoint(let path):
                 checkpoint = URL(fileURLWithPath: path)
-                let state = checkpoint.appendingPathComponent(LoRATrainer.stateFile).path
-                guard FileManager.default.fileExists(atPath: state) else {
-                    throw CLIError("\(source) \(path): not a complete checkpoint (no \(LoRATrainer.stateFile) in it)")
-                }
             }
             do {
                 try trainer.resume(from: checkpoint)
@@ -160,10 +159,11 @@ struct Train: ParsableCommand {
                 if case LoRATrainer.TrainerError.settingsChanged = error { throw error }
                 // A damaged checkpoint (a file cut short, say): the one before it may still serve.
                 throw CLIError(
-                    "\(error); if \(checkpoint.lastPathComponent) is damaged, remove it and --resume continues "
-                        + "from the checkpoint before it")
+                    point == .latest
+                        ? "\(error); if \(checkpoint.lastPathComponent) is damaged, remove it and --resume continues "
+                            + "from the checkpoint before it"
+                        : "\(error); if \(checkpoint.path) is damaged, --resume-from another checkpoint")
             }
-            if case .checkpoint = point { try checkNothingPast(step: trainer.state.step, of: checkpoint) }
             log("resumed from \(checkpoint.path) at step \(trainer.state.step)")
         }
         var last: LoRATrainer.Progress?
@@ -231,8 +231,7 @@ struct Train: ParsableCommand {
         }
         guard isFolder.boolValue else { throw CLIError("--out \(out): a file is there, not a folder") }
         guard !resuming else { return }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-        if let held = names.sorted().first(where: { $0.hasPrefix("checkpoint-") || $0 == "adapter" }) {
+        if let held = heldRun() {
             guard LoRATrainer.latestCheckpoint(in: URL(fileURLWithPath: out)) != nil else {
                 throw CLIError(
                     "--out \(out) already holds a run (\(held)) with no complete checkpoint to resume from: "
@@ -243,29 +242,65 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Where the run continues from, and the flag or key that said so: `--resume-from`, then
-    /// `--resume`, then the config file's `resume_from_checkpoint`.
-    func resumePoint(_ file: TrainConfigFile?) -> (ResumePoint, String)? {
-        if let resumeFrom { return (.checkpoint(resumeFrom), "--resume-from") }
+    /// Where the run continues from, and the flag or key that said so: `--resume-from` or
+    /// `--resume` (not both), else the config file's `resume_from_checkpoint`.
+    func resumePoint(_ file: TrainConfigFile?) throws -> (ResumePoint, String)? {
+        if let resumeFrom {
+            guard !resume else {
+                throw CLIError("--resume and --resume-from: give one (--resume takes the newest checkpoint in --out)")
+            }
+            return (.checkpoint(resumeFrom), "--resume-from")
+        }
         if resume { return (.latest, "--resume") }
         if let point = file?.resumeFromCheckpoint { return (point, "\(config ?? "config"): resume_from_checkpoint") }
         return nil
     }
 
-    /// Resuming from a chosen checkpoint: OUT must hold no checkpoint past its step (a later
-    /// `--resume` would take one of those, from the abandoned branch, for this run's newest).
-    func checkNothingPast(step: Int, of checkpoint: URL) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-        let later = names.compactMap { name -> Int? in
-            guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)) else { return nil }
-            return n > step ? n : nil
-        }.sorted()
+    /// Before anything loads: a chosen checkpoint must be complete. One of OUT's own leaves no
+    /// checkpoint past its step in OUT (a later `--resume` would take one of those, from the
+    /// abandoned branch, for this run's newest); one from another folder needs an OUT without a run.
+    func checkResumeFrom(_ path: String, source: String) throws {
+        let checkpoint = URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        let stateURL = checkpoint.appendingPathComponent(LoRATrainer.stateFile)
+        guard FileManager.default.fileExists(atPath: stateURL.path) else {
+            throw CLIError("\(source) \(path): not a complete checkpoint (no \(LoRATrainer.stateFile) in it)")
+        }
+        let outURL = URL(fileURLWithPath: out).resolvingSymlinksInPath()
+        guard checkpoint.deletingLastPathComponent().path == outURL.path else {
+            if let held = heldRun() {
+                throw CLIError(
+                    "--out \(out) already holds a run (\(held)), and \(path) is another folder's checkpoint: "
+                        + "continue it into an --out without a run")
+            }
+            return
+        }
+        // An unreadable state is reported by the resume itself.
+        guard let data = FileManager.default.contents(atPath: stateURL.path),
+            let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let step = state["step"] as? Int
+        else { return }
+        let later = checkpointSteps().filter { $0 > step }
         guard later.isEmpty else {
             throw CLIError(
                 "--out \(out) holds \(later.map { "checkpoint-\($0)" }.joined(separator: ", ")), past step \(step) of "
-                    + "\(checkpoint.path): remove \(later.count == 1 ? "it" : "them") to continue from there, "
+                    + "\(path): remove \(later.count == 1 ? "it" : "them") to continue from there, "
                     + "or resume into another --out")
         }
+    }
+
+    /// The steps of OUT's `checkpoint-N` folders, in order.
+    func checkpointSteps() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasPrefix("checkpoint-") else { return nil }
+            return Int(name.dropFirst("checkpoint-".count))
+        }.sorted()
+    }
+
+    /// The first sign of a run in OUT (a checkpoint or the adapter), if any.
+    func heldRun() -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        return names.sorted().first { $0.hasPrefix("checkpoint-") || $0 == "adapter" }
     }
 }
 

@@ -130,12 +130,11 @@ struct TrainConfigFile: Decodable {
         }
         bias = try c.decodeIfPresent(String.self, forKey: .bias)
         initLoRAWeights = try c.decodeIfPresent(LoRAConfig.InitMethod.self, forKey: .initLoRAWeights)
-        if let latest = try? c.decodeIfPresent(Bool.self, forKey: .resumeFromCheckpoint) {
-            resumeFromCheckpoint = latest ? .latest : nil
-        } else {
-            resumeFromCheckpoint = try c.decodeIfPresent(String.self, forKey: .resumeFromCheckpoint).map {
-                .checkpoint($0)
-            }
+        // Only true and false are booleans here: a folder named "no" or "off" stays a path.
+        switch try c.decodeIfPresent(String.self, forKey: .resumeFromCheckpoint) {
+        case nil, "false", "False", "FALSE": resumeFromCheckpoint = nil
+        case "true", "True", "TRUE": resumeFromCheckpoint = .latest
+        case let path?: resumeFromCheckpoint = .checkpoint(path)
         }
     }
 

@@ -32,5 +32,7 @@ extension LlamaModel {
             for projection in LlamaProjection.allCases { layers[layer][projection].bf16Panels = nil }
         }
         lmHead.bf16Panels = nil
+        // A module replaced after packing keeps its loaded weight, panels and all, to restore.
+        for module in originalWeights.keys { originalWeights[module]?.bf16Panels = nil }
     }
 }

@@ -8,6 +8,8 @@ extension LoRATrainer {
     @discardableResult
     public func saveCheckpointNow() throws -> URL? {
         guard let folder = parameters.outputDirectory, state.step > 0 else { return nil }
+        // Called from a progress callback, the run's own lock covers it.
+        if folderLock != nil { return try writeCheckpointNow() }
         let lock = try RunFolderLock(folder)
         defer { lock.release() }
         return try writeCheckpointNow()

@@ -111,6 +111,8 @@ public final class LoRATrainer {
     }
 
     public let model: LlamaModel
+    /// The output folder's lock while ``run(progress:)`` runs.
+    var folderLock: RunFolderLock?
     public let adapter: LoRAAdapter
     public let examples: [EncodedExample]
     public let parameters: Parameters
@@ -198,8 +200,11 @@ public final class LoRATrainer {
         var epoch = state.epoch
         let start = Date()
         var tokens = 0
-        let lock = try p.outputDirectory.map { try RunFolderLock($0) }
-        defer { lock?.release() }
+        folderLock = try p.outputDirectory.map { try RunFolderLock($0) }
+        defer {
+            folderLock?.release()
+            folderLock = nil
+        }
         if let folder = p.outputDirectory { Self.tidy(folder, keeping: p.saveTotalLimit) }
         var metrics = try p.outputDirectory.map { try MetricsLog(folder: $0, keepingThrough: state.step) }
         // A resumed run's elapsed time goes on from the step it resumes at.

@@ -16,6 +16,8 @@ final class RunFolderLock {
     static let fileName = ".lock"
     private let descriptor: Int32
     private let path: String
+    /// Whether `flock` took the lock (not on a file system without it: then the file is not ours to remove).
+    private let locked: Bool
     private var held = true
 
     /// Takes the lock, creating the folder if needed; throws ``LoRATrainer/TrainerError/folderInUse(path:)``
@@ -33,7 +35,8 @@ final class RunFolderLock {
                 throw LoRATrainer.TrainerError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
             // A file system without flock (some FUSE mounts) runs unlocked rather than not at all.
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK {
+            let locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+            if !locked && errno == EWOULDBLOCK {
                 close(fd)
                 throw LoRATrainer.TrainerError.folderInUse(path: folder.path)
             }
@@ -46,6 +49,7 @@ final class RunFolderLock {
             {
                 descriptor = fd
                 self.path = path
+                self.locked = locked
                 return
             }
             close(fd)
@@ -56,7 +60,7 @@ final class RunFolderLock {
     func release() {
         guard held else { return }
         held = false
-        unlink(path)
+        if locked { unlink(path) }
         close(descriptor)
     }
 

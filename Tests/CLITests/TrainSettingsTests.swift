@@ -183,10 +183,16 @@ import TestSupport
         #expect(out.status != 0 && out.stderr.contains("not a complete checkpoint"), "\(out.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("other").path))
 
+        out = try Self.train(folder, out: "other", run + ["--resume-from", second, "--resume"])
+        #expect(out.status != 0 && out.stderr.contains("give one"), "\(out.stderr)")
+
         out = try Self.train(folder, out: "branch", run + ["--resume-from", second])
         #expect(out.status == 0 && out.stderr.contains("resumed from \(second) at step 2"), "\(out.stderr)")
         let branch = try Data(contentsOf: folder.appendingPathComponent("branch/adapter/adapter_model.safetensors"))
         #expect(branch == straight)
+        // Another folder's checkpoint is not continued into a folder that holds a run.
+        out = try Self.train(folder, out: "branch", run + ["--resume-from", second])
+        #expect(out.status != 0 && out.stderr.contains("is another folder's checkpoint"), "\(out.stderr)")
 
         let config = folder.appendingPathComponent("resume.yaml")
         try Data("resume_from_checkpoint: \(folder.appendingPathComponent("out/checkpoint-4").path)\n".utf8)
@@ -195,6 +201,10 @@ import TestSupport
         #expect(out.status == 0 && out.stderr.contains("at step 4"), "\(out.stderr)")
         let yaml = try Data(contentsOf: folder.appendingPathComponent("yaml/adapter/adapter_model.safetensors"))
         #expect(yaml == straight)
+        // A YAML 1.1 word such as `no` is a path here, not false.
+        try Data("resume_from_checkpoint: no\n".utf8).write(to: config)
+        out = try Self.train(folder, out: "fresh", run + ["--config", config.path])
+        #expect(out.status != 0 && out.stderr.contains("resume_from_checkpoint no: not a complete"), "\(out.stderr)")
         // `true` is the newest checkpoint of the output folder, as --resume.
         try Data("resume_from_checkpoint: true\n".utf8).write(to: config)
         out = try Self.train(folder, out: "fresh", run + ["--config", config.path])

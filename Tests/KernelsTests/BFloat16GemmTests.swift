@@ -108,7 +108,6 @@ import Testing
         }
     }
 
-    /// vdpbf16ps against its C model, on CPUs with AVX-512 BF16 (skipped elsewhere).
     /// A weight packed once (``BFloat16Panels``) gives the bits of packing it on every call, both
     /// ways, accumulating or not: several K blocks with a short last one, partial last panels,
     /// a quantized format, few rows, and N wide enough to be cut between threads.
@@ -137,6 +136,19 @@ import Testing
                         dy, rows: m, weight: w, into: &wantDx, accumulate: accumulate, precision: .bfloat16)
                     #expect(dx == wantDx, "backward \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
                 }
+                // The panels are what is read: another weight's panels give other numbers.
+                var swapped = w
+                swapped.bf16Panels = BFloat16Panels(GemmTests.weight(format, rows: n, columns: k, seed: 99).0)
+                var other = [Float](repeating: 0, count: m * n)
+                var mine = other
+                Gemm.linear(x, rows: m, weight: swapped, into: &other, precision: .bfloat16)
+                Gemm.linear(x, rows: m, weight: packed, into: &mine, precision: .bfloat16)
+                #expect(other != mine, "linear read the panels \(format) \(m)×\(n)×\(k)")
+                var otherDx = [Float](repeating: 0, count: m * k)
+                var mineDx = otherDx
+                Gemm.linearBackwardData(dy, rows: m, weight: swapped, into: &otherDx, precision: .bfloat16)
+                Gemm.linearBackwardData(dy, rows: m, weight: packed, into: &mineDx, precision: .bfloat16)
+                #expect(otherDx != mineDx, "backward read the panels \(format) \(m)×\(n)×\(k)")
                 // float32 products ignore the panels.
                 var y = [Float](repeating: 0, count: m * n)
                 var want = y
@@ -176,6 +188,7 @@ import Testing
         }
     }
 
+    /// vdpbf16ps against its C model, on CPUs with AVX-512 BF16 (skipped elsewhere).
     @Test(.enabled(if: Gemm.hasBF16Dot)) func hardwarePairsMatchTheirCModel() {
         for (m, n, k) in [(37, 65, 33), (250, 70, 1280), (13, 600, 512), (250, 4096, 256)] {
             let (w, exact) = GemmTests.weight(.f32, rows: n, columns: k, seed: 11)

@@ -112,8 +112,6 @@ import Tokenizers
         #expect(steps == 1)
     }
 
-    /// A step that leaves a weight NaN or infinite stops the run before it is saved: no checkpoint
-    /// of it, no adapter, and the checkpoints before it untouched.
     /// A run holds its folder: a second trainer on it is refused and writes nothing; once the
     /// first lets go the second runs, and leaves no lock file behind.
     @Test func aRunHoldsItsFolder() throws {
@@ -135,11 +133,19 @@ import Tokenizers
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == [RunFolderLock.fileName])
         other.release()
         try LoRATrainer.checkFolderNotInUse(folder)
-        try trainer.run()
+        // A checkpoint saved from the run's own progress callback is covered by the run's lock.
+        var saved: Result<URL?, Error>?
+        try trainer.run { _ in
+            saved = Result { try trainer.saveCheckpointNow() }
+            return .continue
+        }
+        #expect(try saved?.get()?.lastPathComponent == "checkpoint-1")
         let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-        #expect(left == ["adapter", "loss.svg", "metrics.jsonl"], "\(left)")
+        #expect(left == ["adapter", "checkpoint-1", "loss.svg", "metrics.jsonl"], "\(left)")
     }
 
+    /// A step that leaves a weight NaN or infinite stops the run before it is saved: no checkpoint
+    /// of it, no adapter, and the checkpoints before it untouched.
     @Test func nonFiniteWeightsAreNeverSaved() throws {
         let tiny = try TinyRun(TinyRun.sayNumbers(4))
         let folder = TinyRun.folder("nonfinite")
