@@ -102,3 +102,78 @@ CK_CLONES void ck_pack_bf16_pairs(int path, float *block, int panels, int width,
         }
     }
 }
+
+#if defined(__x86_64__) && defined(__clang__)
+/// Pair words of 32 consecutive floats (16 words), rounded as to_bf16.
+__attribute__((target("avx512f"))) static inline __m512i pair_words_avx512(__m512i a, __m512i b) {
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512i ra = to_bf16_avx512(a), rb = to_bf16_avx512(b);
+    __m512i lo = _mm512_permutex2var_epi32(ra, evens, rb);
+    __m512i hi = _mm512_permutex2var_epi32(ra, odds, rb);
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+__attribute__((target("avx512f"))) static void pair_rows_avx512(float *rows, ptrdiff_t ld, int count, int depth) {
+    const int pairs = (depth + 1) / 2;
+    for (int r = 0; r < count; r++) {
+        ck_word *x = (ck_word *)(rows + r * ld);
+        for (int kp = 0; kp < pairs; kp += 16) {
+            // Floats 2kp ..< 2kp+32 (zeros past depth) become words kp ..< kp+16: both halves are
+            // loaded before the store, which lands at or before them.
+            int left = depth - 2 * kp;
+            __mmask16 ma = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            __mmask16 mb = left >= 32 ? (__mmask16)0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            __m512i a = _mm512_maskz_loadu_epi32(ma, x + 2 * kp);
+            __m512i b = _mm512_maskz_loadu_epi32(mb, x + 2 * kp + 16);
+            int words = pairs - kp >= 16 ? 16 : pairs - kp;
+            _mm512_mask_storeu_epi32(x + kp, (__mmask16)((1u << words) - 1), pair_words_avx512(a, b));
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void pair_strip_avx512(const float *even, const float *odd, int count,
+                                                                  uint32_t *dst) {
+    for (int c = 0; c < count; c += 16) {
+        __mmask16 live = count - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (count - c)) - 1);
+        __m512i lo = to_bf16_avx512(_mm512_maskz_loadu_epi32(live, (const ck_word *)even + c));
+        __m512i hi = odd ? _mm512_slli_epi32(to_bf16_avx512(_mm512_maskz_loadu_epi32(live, (const ck_word *)odd + c)), 16)
+                         : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(dst + c, live, _mm512_or_si512(lo, hi));
+    }
+}
+#endif
+
+void ck_bf16_pair_rows(int path, float *rows, ptrdiff_t ld, int count, int depth) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (path == CK_PATH_AVX512) {
+        pair_rows_avx512(rows, ld, count, depth);
+        return;
+    }
+#else
+    (void)path;
+#endif
+    const int pairs = (depth + 1) / 2;
+    for (int r = 0; r < count; r++) {
+        ck_word *x = (ck_word *)(rows + r * ld);
+        // Word kp is written after the floats 2kp and 2kp+1 it reads, never past them.
+        for (int kp = 0; kp < pairs; kp++) {
+            uint32_t lo = to_bf16(x[2 * kp]);
+            uint32_t hi = 2 * kp + 1 < depth ? to_bf16(x[2 * kp + 1]) : 0;
+            x[kp] = lo | hi << 16;
+        }
+    }
+}
+
+void ck_bf16_pair_strip(int path, const float *even, const float *odd, int count, uint32_t *dst) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (path == CK_PATH_AVX512) {
+        pair_strip_avx512(even, odd, count, dst);
+        return;
+    }
+#else
+    (void)path;
+#endif
+    const ck_word *e = (const ck_word *)even, *o = (const ck_word *)odd;
+    for (int c = 0; c < count; c++) dst[c] = to_bf16(e[c]) | (o ? to_bf16(o[c]) << 16 : 0);
+}

@@ -54,11 +54,14 @@ extension Gemm {
     }
 
     /// Packs `B(k, j) = W[j][k]` for a weight in any format: each of the panel's rows of W is
-    /// dequantized over `k0 ..< k0+depth` (whole blocks) and scattered into the panel.
+    /// dequantized over `k0 ..< k0+depth` (whole blocks) and scattered into the panel. With
+    /// `pairs` (a quantized or half-precision W) the panels are bf16 pair panels, `[(depth+1)/2][NR]`
+    /// words each: each dequantized row is paired in place, then the words are transposed.
     static func packWeightRows(
-        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, pairs: Bool = false,
+        into dst: UnsafeMutablePointer<Float>
     ) {
-        if w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
+        if !pairs, w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
             // Float rows are transposed straight from W.
             let base = w.row(j0).assumingMemoryBound(to: Float.self) + k0
             packPanels(
@@ -69,6 +72,7 @@ extension Gemm {
         // The panel's rows of W, dequantized side by side, then transposed into the panel.
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: nr * depth)
         defer { rows.deallocate() }
+        let path = activePath.rawValue
         let offset = w.format.rowBytes(k0)
         var q = 0
         while q * nr < cols {
@@ -77,16 +81,29 @@ extension Gemm {
             for c in 0..<live {
                 w.format.dequantizeRow(w.row(j0 + c0 + c) + offset, into: rows + c * depth, count: depth)
             }
-            ck_pack_transposed(rows, depth, Int32(live), Int32(nr), Int32(depth), 1, dst + q * depth * nr)
+            if pairs {
+                // Pair words are float-sized: the transpose moves them bit for bit.
+                let steps = (depth + 1) / 2
+                ck_bf16_pair_rows(path, rows, depth, Int32(live), Int32(depth))
+                ck_pack_transposed(rows, depth, Int32(live), Int32(nr), Int32(steps), 1, dst + q * steps * nr)
+            } else {
+                ck_pack_transposed(rows, depth, Int32(live), Int32(nr), Int32(depth), 1, dst + q * depth * nr)
+            }
             q += 1
         }
     }
 
     /// Packs `B(k, j) = W[k][j]` for a weight in any format: each row `k0 ..< k0+depth` of W is
-    /// dequantized over columns `j0 ..< j0+cols` (whole blocks; `j0` is block-aligned) and split into panels.
+    /// dequantized over columns `j0 ..< j0+cols` (whole blocks; `j0` is block-aligned) and split into
+    /// panels. With `pairs`, bf16 pair panels: rows `2kp` and `2kp+1` paired side by side.
     static func packWeightColumns(
-        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, pairs: Bool = false,
+        into dst: UnsafeMutablePointer<Float>
     ) {
+        if pairs {
+            packWeightColumnPairs(w, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            return
+        }
         if w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
             // Float rows are split into panels straight from W.
             let base = w.row(k0).assumingMemoryBound(to: Float.self) + j0
@@ -105,6 +122,32 @@ extension Gemm {
             var q = 0
             while q * nr < cols {
                 (dst + q * depth * nr + kk * nr).update(from: row + q * nr, count: nr)
+                q += 1
+            }
+        }
+    }
+
+    /// ``packWeightColumns(_:j0:k0:cols:depth:pairs:into:)`` as bf16 pair panels.
+    private static func packWeightColumnPairs(
+        _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        let padded = (cols + nr - 1) / nr * nr
+        let even = UnsafeMutablePointer<Float>.allocate(capacity: 2 * padded)
+        defer { even.deallocate() }
+        even.update(repeating: 0, count: 2 * padded)
+        let odd = even + padded
+        let offset = w.format.rowBytes(j0)
+        let steps = (depth + 1) / 2
+        let words = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        let path = activePath.rawValue
+        for kp in 0..<steps {
+            let hasOdd = 2 * kp + 1 < depth
+            w.format.dequantizeRow(w.row(k0 + 2 * kp) + offset, into: even, count: cols)
+            if hasOdd { w.format.dequantizeRow(w.row(k0 + 2 * kp + 1) + offset, into: odd, count: cols) }
+            var q = 0
+            while q * nr < cols {
+                ck_bf16_pair_strip(
+                    path, even + q * nr, hasOdd ? odd + q * nr : nil, Int32(nr), words + q * steps * nr + kp * nr)
                 q += 1
             }
         }

@@ -128,11 +128,14 @@ public enum Gemm {
             }
             return
         }
-        run(m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision) {
-            i0, k0, rows, depth, dst in
+        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        run(
+            m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision,
+            packBMakesPairs: pairs
+        ) { i0, k0, rows, depth, dst in
             packA(x, rowStride: k, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
-            packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, pairs: pairs, into: dst)
         }
     }
 
@@ -159,13 +162,14 @@ public enum Gemm {
             }
             return
         }
+        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
         run(
             m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k,
-            columnAlignment: weight.format.blockElements, precision: precision
+            columnAlignment: weight.format.blockElements, precision: precision, packBMakesPairs: pairs
         ) { i0, k0, rows, depth, dst in
             packA(dy, rowStride: n, colStride: 1, i0: i0, k0: k0, rows: rows, depth: depth, alpha: 1, into: dst)
         } packB: { j0, k0, cols, depth, dst in
-            packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, pairs: pairs, into: dst)
         }
     }
 
@@ -206,11 +210,12 @@ public enum Gemm {
     /// panels in place (half as many steps of depth, each element a pair of bf16 in 4 bytes, so a
     /// block's panels sit `steps(depth)·MR` (A) or `·NR` (B) elements apart inside its
     /// float32-sized region). `packedB`, all of B as pair panels (``packPairPanels(n:k:packB:)``),
-    /// is read in place of `packB` when the pair kernel runs.
+    /// is read in place of `packB` when the pair kernel runs; `packBMakesPairs` says `packB` writes
+    /// pair panels itself when it does.
     static func run(
         m: Int, n: Int, k: Int, alpha: Float, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
         columnAlignment: Int = 1, precision: GemmPrecision = .float32, packedB: UnsafePointer<UInt32>? = nil,
-        packA: PackA, packB: PackB
+        packBMakesPairs: Bool = false, packA: PackA, packB: PackB
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -239,7 +244,7 @@ public enum Gemm {
         }
         func packBlockB(_ j0: Int, _ k0: Int, _ cols: Int, _ depth: Int, _ dst: UnsafeMutablePointer<Float>) {
             packB(j0, k0, cols, depth, dst)
-            finish(dst, count: cols, width: nr, depth: depth)
+            if !(pairs && packBMakesPairs) { finish(dst, count: cols, width: nr, depth: depth) }
         }
         // Tasks split N in units of whole panels that also keep quantized blocks whole
         // (a task's first column must start a block when B's rows are dequantized by column range).

@@ -58,12 +58,14 @@ import Testing
                         var want = y
                         Gemm.linear(x, rows: m, weight: w, into: &y, accumulate: true, precision: .bfloat16)
                         Gemm.linear(Self.rounded(x), rows: m, weight: wr, into: &want, accumulate: true)
-                        #expect(y == want, "linear \(format) \(path) \(m)×\(n)×\(k)")
+                        let matches = y == want
+                        #expect(matches, "linear \(format) \(path) \(m)×\(n)×\(k)")
                         var dx = [Float](repeating: 0, count: m * k)
                         var wantDx = dx
                         Gemm.linearBackwardData(dy, rows: m, weight: w, into: &dx, precision: .bfloat16)
                         Gemm.linearBackwardData(Self.rounded(dy), rows: m, weight: wr, into: &wantDx)
-                        #expect(dx == wantDx, "backward \(format) \(path) \(m)×\(n)×\(k)")
+                        let dxMatches = dx == wantDx
+                        #expect(dxMatches, "backward \(format) \(path) \(m)×\(n)×\(k)")
                     }
                 }
             }
@@ -127,14 +129,16 @@ import Testing
                     var want = y
                     Gemm.linear(x, rows: m, weight: packed, into: &y, accumulate: accumulate, precision: .bfloat16)
                     Gemm.linear(x, rows: m, weight: w, into: &want, accumulate: accumulate, precision: .bfloat16)
-                    #expect(y == want, "linear \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
+                    let matches = y == want
+                    #expect(matches, "linear \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
                     var dx = GemmTests.random(m * k, seed: 17)
                     var wantDx = dx
                     Gemm.linearBackwardData(
                         dy, rows: m, weight: packed, into: &dx, accumulate: accumulate, precision: .bfloat16)
                     Gemm.linearBackwardData(
                         dy, rows: m, weight: w, into: &wantDx, accumulate: accumulate, precision: .bfloat16)
-                    #expect(dx == wantDx, "backward \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
+                    let dxMatches = dx == wantDx
+                    #expect(dxMatches, "backward \(format) \(m)×\(n)×\(k) accumulate \(accumulate)")
                 }
                 // The panels are what is read: another weight's panels give other numbers.
                 var swapped = w
@@ -143,23 +147,26 @@ import Testing
                 var mine = other
                 Gemm.linear(x, rows: m, weight: swapped, into: &other, precision: .bfloat16)
                 Gemm.linear(x, rows: m, weight: packed, into: &mine, precision: .bfloat16)
-                #expect(other != mine, "linear read the panels \(format) \(m)×\(n)×\(k)")
+                let readsPanels = other != mine
+                #expect(readsPanels, "linear read the panels \(format) \(m)×\(n)×\(k)")
                 var otherDx = [Float](repeating: 0, count: m * k)
                 var mineDx = otherDx
                 Gemm.linearBackwardData(dy, rows: m, weight: swapped, into: &otherDx, precision: .bfloat16)
                 Gemm.linearBackwardData(dy, rows: m, weight: packed, into: &mineDx, precision: .bfloat16)
-                #expect(otherDx != mineDx, "backward read the panels \(format) \(m)×\(n)×\(k)")
+                let dxReadsPanels = otherDx != mineDx
+                #expect(dxReadsPanels, "backward read the panels \(format) \(m)×\(n)×\(k)")
                 // float32 products ignore the panels.
                 var y = [Float](repeating: 0, count: m * n)
                 var want = y
                 Gemm.linear(x, rows: m, weight: packed, into: &y)
                 Gemm.linear(x, rows: m, weight: w, into: &want)
-                #expect(y == want, "float32 \(format) \(m)×\(n)×\(k)")
+                let float32Matches = y == want
+                #expect(float32Matches, "float32 \(format) \(m)×\(n)×\(k)")
             }
         }
     }
 
-    /// The AVX-512 pair packer gives the C loop's bits: odd and even depths, the panel widths of
+    /// The AVX-512 pair packers give the C loops' bits: odd and even depths, the panel widths of
     /// A and B and one past a vector, ties, NaNs, infinities and subnormals among the values.
     @Test(.enabled(if: KernelPath.best == .avx512)) func vectorPairPackingMatchesTheCLoop() {
         var random = SplitMix64(seed: 21)
@@ -182,9 +189,39 @@ import Testing
                     KernelPath.scalar.rawValue, $0.baseAddress, Int32(panels), Int32(width), Int32(depth))
             }
             let packed = panels * width * ((depth + 1) / 2)
-            #expect(
-                vector.prefix(packed).map(\.bitPattern) == scalar.prefix(packed).map(\.bitPattern),
-                "\(panels) panels of \(width) × \(depth)")
+            let matches = vector.prefix(packed).map(\.bitPattern) == scalar.prefix(packed).map(\.bitPattern)
+            #expect(matches, "\(panels) panels of \(width) × \(depth)")
+
+            // Rows paired in place (`panels · width` rows of `depth`), and two rows paired side by side.
+            var vectorRows = input
+            var scalarRows = input
+            vectorRows.withUnsafeMutableBufferPointer {
+                ck_bf16_pair_rows(
+                    KernelPath.avx512.rawValue, $0.baseAddress, depth, Int32(panels * width), Int32(depth))
+            }
+            scalarRows.withUnsafeMutableBufferPointer {
+                ck_bf16_pair_rows(
+                    KernelPath.scalar.rawValue, $0.baseAddress, depth, Int32(panels * width), Int32(depth))
+            }
+            for r in 0..<panels * width {
+                let words = (r * depth)..<(r * depth + (depth + 1) / 2)
+                let rowMatches = vectorRows[words].map(\.bitPattern) == scalarRows[words].map(\.bitPattern)
+                #expect(rowMatches, "row \(r) of \(depth)")
+            }
+            let stripCount = min(count / 2, 45)
+            for odd in [true, false] {
+                var vectorStrip = [UInt32](repeating: 1, count: stripCount)
+                var scalarStrip = vectorStrip
+                input.withUnsafeBufferPointer { x in
+                    let second = odd ? x.baseAddress! + stripCount : nil
+                    ck_bf16_pair_strip(
+                        KernelPath.avx512.rawValue, x.baseAddress, second, Int32(stripCount), &vectorStrip)
+                    ck_bf16_pair_strip(
+                        KernelPath.scalar.rawValue, x.baseAddress, second, Int32(stripCount), &scalarStrip)
+                }
+                let stripMatches = vectorStrip == scalarStrip
+                #expect(stripMatches, "strip of \(stripCount), odd row \(odd)")
+            }
         }
     }
 

@@ -151,6 +151,12 @@ void ck_round_bf16(float *x, ptrdiff_t n);
 /// p·((depth+1)/2)·width. `path` CK_PATH_AVX512 (the CPU must have it) takes 16 lanes a step; the
 /// others a C loop; both give the same bits.
 void ck_pack_bf16_pairs(int path, float *block, int panels, int width, int depth);
+/// Turns `count` rows of `depth` floats (row r at rows + r·ld), in place, into bf16 pair words at
+/// each row's start: word kp = bf16(x[2kp]) | bf16(x[2kp+1]) << 16 (0 past depth), rounded as
+/// ck_round_bf16. `path` as for ck_pack_bf16_pairs.
+void ck_bf16_pair_rows(int path, float *rows, ptrdiff_t ld, int count, int depth);
+/// dst[c] = bf16(even[c]) | bf16(odd[c]) << 16 for c < count (`odd` NULL: 0 in the high halves).
+void ck_bf16_pair_strip(int path, const float *even, const float *odd, int count, uint32_t *dst);
 /// C[MR×NR tile] (+)= A·B over `pairs` bf16 pair steps of pair panels (see ck_pack_bf16_pairs),
 /// accumulating in float32: with vdpbf16ps when `hardware` (the CPU must have it), else in C in
 /// the same order (each pair's odd product first). The C model keeps subnormals where vdpbf16ps
