@@ -19,10 +19,10 @@ public final class BFloat16Panels: @unchecked Sendable {
     public init(_ weight: WeightMatrix) {
         let (n, k) = (weight.rows, weight.columns)
         forward = Gemm.packPairPanels(n: n, k: k) { j0, k0, cols, depth, dst in
-            Gemm.packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            Gemm.packWeightRows(weight, j0: j0, k0: k0, cols: cols, depth: depth, pairs: true, into: dst)
         }
         backward = Gemm.packPairPanels(n: k, k: n) { j0, k0, cols, depth, dst in
-            Gemm.packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
+            Gemm.packWeightColumns(weight, j0: j0, k0: k0, cols: cols, depth: depth, pairs: true, into: dst)
         }
         byteCount = 4 * (Gemm.pairPanelWords(n: n, k: k) + Gemm.pairPanelWords(n: k, k: n))
     }
@@ -65,28 +65,19 @@ extension Gemm {
         }
     }
 
-    /// All of B as pair panels (see ``pairPanelOffset(n:k:j0:k0:)``), packed by `packB` in
-    /// NC-column pieces on the thread pool.
+    /// All of B as pair panels (see ``pairPanelOffset(n:k:j0:k0:)``), each NC-column piece of a
+    /// K block written in place by `packB` (which writes pair panels), on the thread pool.
     static func packPairPanels(n: Int, k: Int, packB: PackB) -> UnsafeMutablePointer<UInt32> {
         let out = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, pairPanelWords(n: n, k: k)))
         guard n > 0, k > 0 else { return out }
         let kBlock = depthBlock(k)
         let kBlocks = (k + kBlock - 1) / kBlock
         let pieces = (n + nc - 1) / nc
-        let path = activePath.rawValue
         ThreadPool.shared.parallelFor(kBlocks * pieces) { item in
             let k0 = item / pieces * kBlock
             let j0 = item % pieces * nc
-            let depth = min(kBlock, k - k0)
-            let cols = min(nc, n - j0)
-            let panels = (cols + nr - 1) / nr
-            let block = UnsafeMutablePointer<Float>.allocate(capacity: panels * nr * depth)
-            defer { block.deallocate() }
-            packB(j0, k0, cols, depth, block)
-            ck_pack_bf16_pairs(path, block, Int32(panels), Int32(nr), Int32(depth))
-            let words = panels * ((depth + 1) / 2) * nr
-            UnsafeMutableRawPointer(out + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
-                .copyMemory(from: block, byteCount: 4 * words)
+            let dst = UnsafeMutableRawPointer(out + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
+            packB(j0, k0, min(nc, n - j0), min(kBlock, k - k0), dst.assumingMemoryBound(to: Float.self))
         }
         return out
     }

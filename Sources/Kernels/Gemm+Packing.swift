@@ -55,20 +55,12 @@ extension Gemm {
 
     /// Packs `B(k, j) = W[j][k]` for a weight in any format: each of the panel's rows of W is
     /// dequantized over `k0 ..< k0+depth` (whole blocks) and scattered into the panel. With
-    /// `pairs` (a quantized or half-precision W) the panels are bf16 pair panels, `[(depth+1)/2][NR]`
-    /// words each: each dequantized row is paired in place, then the words are transposed.
+    /// `pairs` the panels are bf16 pair panels, `[(depth+1)/2][NR]` words each: each dequantized
+    /// row is paired in place, then the words are transposed.
     static func packWeightRows(
         _ w: WeightMatrix, j0: Int, k0: Int, cols: Int, depth: Int, pairs: Bool = false,
         into dst: UnsafeMutablePointer<Float>
     ) {
-        if !pairs, w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
-            // Float rows are transposed straight from W.
-            let base = w.row(j0).assumingMemoryBound(to: Float.self) + k0
-            packPanels(
-                base, lineStride: w.columns, depthStride: 1, first: 0, k0: 0, count: cols, depth: depth, width: nr,
-                alpha: 1, into: dst)
-            return
-        }
         // The panel's rows of W, dequantized side by side, then transposed into the panel.
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: nr * depth)
         defer { rows.deallocate() }
@@ -102,14 +94,6 @@ extension Gemm {
     ) {
         if pairs {
             packWeightColumnPairs(w, j0: j0, k0: k0, cols: cols, depth: depth, into: dst)
-            return
-        }
-        if w.format == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
-            // Float rows are split into panels straight from W.
-            let base = w.row(k0).assumingMemoryBound(to: Float.self) + j0
-            packPanels(
-                base, lineStride: 1, depthStride: w.columns, first: 0, k0: 0, count: cols, depth: depth, width: nr,
-                alpha: 1, into: dst)
             return
         }
         let padded = (cols + nr - 1) / nr * nr

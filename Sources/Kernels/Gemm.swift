@@ -97,6 +97,9 @@ public enum Gemm {
         ck_round_bf16(x, count)
     }
 
+    /// Whether products at `precision` run on bf16 pair panels.
+    static func usesPairs(_ precision: GemmPrecision) -> Bool { precision == .bfloat16 && bf16Kernel == .pairs }
+
     /// The micro-kernel in use: the forced one if the CPU supports it, else the best.
     public static var activePath: KernelPath {
         guard let forced = forcedPath, forced.rawValue <= KernelPath.best.rawValue else { return KernelPath.best }
@@ -114,7 +117,7 @@ public enum Gemm {
             linearSmall(x, rows: m, weight: weight, into: out, accumulate: accumulate)
             return
         }
-        if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
+        if let panels = weight.bf16Panels, usesPairs(precision) {
             pairProduct(x, m: m, n: n, k: k, panels: panels.forward, into: out, accumulate: accumulate)
             return
         }
@@ -128,7 +131,7 @@ public enum Gemm {
             }
             return
         }
-        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        let pairs = usesPairs(precision)
         run(
             m: m, n: n, k: k, alpha: 1, accumulate: accumulate, c: out, ldc: n, precision: precision,
             packBMakesPairs: pairs
@@ -148,7 +151,7 @@ public enum Gemm {
         let n = weight.rows
         let k = weight.columns
         // Here the reduction runs over W's rows (N) and the output columns over W's columns (K).
-        if let panels = weight.bf16Panels, precision == .bfloat16, bf16Kernel == .pairs {
+        if let panels = weight.bf16Panels, usesPairs(precision) {
             pairProduct(dy, m: m, n: k, k: n, panels: panels.backward, into: dx, accumulate: accumulate)
             return
         }
@@ -162,7 +165,7 @@ public enum Gemm {
             }
             return
         }
-        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        let pairs = usesPairs(precision)
         run(
             m: m, n: k, k: n, alpha: 1, accumulate: accumulate, c: dx, ldc: k,
             columnAlignment: weight.format.blockElements, precision: precision, packBMakesPairs: pairs
@@ -223,7 +226,7 @@ public enum Gemm {
             return
         }
         let path = activePath.rawValue
-        let pairs = precision == .bfloat16 && bf16Kernel == .pairs
+        let pairs = usesPairs(precision)
         let packedB = pairs ? packedB : nil
         let hardware: Int32 = pairs && bf16PairsInHardware ? 1 : 0
         /// Micro-kernel steps over `depth` values of k.
@@ -318,14 +321,13 @@ public enum Gemm {
                 var k0 = 0
                 while k0 < k {
                     let depth = min(kBlock, k - k0)
-                    let bBlock: UnsafeMutablePointer<Float>
+                    let bBlock: UnsafePointer<Float>
                     if let packedB {
-                        let words = UnsafeMutablePointer(
-                            mutating: packedB + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
-                        bBlock = UnsafeMutableRawPointer(words).assumingMemoryBound(to: Float.self)
+                        bBlock = UnsafeRawPointer(packedB + pairPanelOffset(n: n, k: k, j0: j0, k0: k0))
+                            .assumingMemoryBound(to: Float.self)
                     } else {
                         packBlockB(j0, k0, cols, depth, bBuffer!)
-                        bBlock = bBuffer!
+                        bBlock = UnsafePointer(bBuffer!)
                     }
                     let depthSteps = steps(depth)
                     let add: Int32 = (accumulate || k0 > 0) ? 1 : 0

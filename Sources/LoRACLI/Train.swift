@@ -276,25 +276,15 @@ struct Train: ParsableCommand {
         }
         // An unreadable state is reported by the resume itself.
         guard let data = FileManager.default.contents(atPath: stateURL.path),
-            let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let step = state["step"] as? Int
+            let step = try? JSONDecoder().decode(TrainerState.self, from: data).step
         else { return }
-        let later = checkpointSteps().filter { $0 > step }
+        let later = LoRATrainer.checkpointSteps(in: outURL).filter { $0 > step }
         guard later.isEmpty else {
             throw CLIError(
                 "--out \(out) holds \(later.map { "checkpoint-\($0)" }.joined(separator: ", ")), past step \(step) of "
                     + "\(path): remove \(later.count == 1 ? "it" : "them") to continue from there, "
                     + "or resume into another --out")
         }
-    }
-
-    /// The steps of OUT's `checkpoint-N` folders, in order.
-    func checkpointSteps() -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-        return names.compactMap { name -> Int? in
-            guard name.hasPrefix("checkpoint-") else { return nil }
-            return Int(name.dropFirst("checkpoint-".count))
-        }.sorted()
     }
 
     /// The first sign of a run in OUT (a checkpoint or the adapter), if any.

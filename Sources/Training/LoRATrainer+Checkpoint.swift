@@ -67,12 +67,15 @@ extension LoRATrainer {
         AtomicFile.sync(folder.deletingLastPathComponent().path)
     }
 
+    /// The steps of the `checkpoint-N` folders in `folder` (complete or not), in order.
+    public static func checkpointSteps(in folder: URL) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted()
+    }
+
     /// Removes all but the newest `limit` checkpoints.
     static func pruneCheckpoints(in folder: URL, keeping limit: Int) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }
-            .sorted()
-        for n in steps.dropLast(max(limit, 0)) {
+        for n in checkpointSteps(in: folder).dropLast(max(limit, 0)) {
             try? FileManager.default.removeItem(at: folder.appendingPathComponent("checkpoint-\(n)"))
         }
     }
@@ -93,14 +96,11 @@ extension LoRATrainer {
 
     /// The newest complete `checkpoint-N` in `folder`, if any.
     public static func latestCheckpoint(in folder: URL) -> URL? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let steps = names.compactMap { name -> Int? in
-            guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)) else { return nil }
-            let complete = FileManager.default.fileExists(
-                atPath: folder.appendingPathComponent(name).appendingPathComponent(stateFile).path)
-            return complete ? n : nil
+        let complete = checkpointSteps(in: folder).last { n in
+            FileManager.default.fileExists(
+                atPath: folder.appendingPathComponent("checkpoint-\(n)").appendingPathComponent(stateFile).path)
         }
-        return steps.max().map { folder.appendingPathComponent("checkpoint-\($0)") }
+        return complete.map { folder.appendingPathComponent("checkpoint-\($0)") }
     }
 
     /// Continues from a checkpoint: weights, moments, step, data order and cursor, random states.
